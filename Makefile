@@ -1,0 +1,41 @@
+# ktrdr — the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: help install demo serve test lint typecheck pytest bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install ktrdr with its dev tools
+
+demo: install  ## set up, then run the main job on the embedded PostgreSQL
+	$(BIN)/ktrdr db status
+
+serve: install  ## run the API and processors (embedded PostgreSQL unless KTRDR_DATABASE_URL is set)
+	$(BIN)/ktrdr serve
+
+test: install lint typecheck pytest  ## set up, then lint, type-check and run the whole test suite
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+bench: install  ## run the benchmarks (figures and ratios to their baselines)
+	$(BIN)/python benchmarks/eventlog.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

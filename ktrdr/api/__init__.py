@@ -1,0 +1,1 @@
+"""Edges: the Litestar REST app, the Typer CLI and the composition root."""

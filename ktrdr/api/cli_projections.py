@@ -1,0 +1,56 @@
+"""`ktrdr projections`: rebuild the read models from the log and verify them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from psycopg import AsyncConnection
+from rich.console import Console
+
+from ktrdr.api.bootstrap import prepare_database
+from ktrdr.api.errors import exits_cleanly
+from ktrdr.config import load_settings
+from ktrdr.projections import replay
+from ktrdr.projections.registry import all_projections
+
+app = typer.Typer(
+    help="Read models: rebuild them from the event log, verify them.", no_args_is_help=True
+)
+out = Console()
+
+
+async def _run(url: str, action: str) -> replay.ReplayReport:
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        if action == "rebuild":
+            return await replay.rebuild(conn, all_projections())
+        return await replay.verify(conn, all_projections())
+
+
+def _print(report: replay.ReplayReport) -> None:
+    for name, count in report.events_replayed.items():
+        out.print(f"{name:<28} {count} events replayed")
+    for d in report.differences:
+        out.print(f"[red]differs[/red] {d.projection}.{d.table} ({d.side}): {d.row}")
+
+
+@app.command()
+@exits_cleanly
+def rebuild() -> None:
+    """Replay the whole log into fresh tables and swap them in (appends wait meanwhile)."""
+    url = prepare_database(load_settings())
+    _print(asyncio.run(_run(url, "rebuild")))
+    out.print("rebuilt")
+
+
+@app.command()
+@exits_cleanly
+def verify() -> None:
+    """Replay the log in one snapshot and report any difference with the live read models."""
+    url = prepare_database(load_settings())
+    report = asyncio.run(_run(url, "verify"))
+    _print(report)
+    if not report.ok:
+        out.print(f"[red]{len(report.differences)} difference(s)[/red]")
+        raise typer.Exit(1)
+    out.print("all read models match a rebuild")

@@ -1,0 +1,117 @@
+"""Settings, read from the environment (DESIGN.md §9).
+
+The three ``CHECKPOINT_*`` names are the reference system's and stay
+unprefixed; their ``KTRDR_``-prefixed spellings are accepted too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SQLALCHEMY_SCHEMES = ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+def _env(name: str, *, prefixed_alias: bool = False) -> AliasChoices:
+    if prefixed_alias:
+        return AliasChoices(name, f"KTRDR_{name}")
+    return AliasChoices(name)
+
+
+def normalize_database_url(url: str) -> str:
+    """Return the libpq form of a PostgreSQL URL given in libpq or SQLAlchemy form."""
+    url = url.strip()
+    for scheme in _SQLALCHEMY_SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql://" + url[len(scheme) :]
+    if not url.startswith("postgresql://"):
+        raise ValueError("must start with postgresql:// (or postgresql+psycopg://)")
+    return url
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server URL, naming another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    return "postgresql+psycopg://" + libpq_url[len("postgresql://") :]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(None, validation_alias=_env("KTRDR_DATABASE_URL"))
+    data_dir: Path = Field(Path.home() / ".ktrdr", validation_alias=_env("KTRDR_DATA_DIR"))
+    checkpoint_artifacts_path: Path | None = Field(
+        None, validation_alias=_env("CHECKPOINT_ARTIFACTS_PATH", prefixed_alias=True)
+    )
+    checkpoint_max_age_days: float = Field(
+        30, gt=0, validation_alias=_env("CHECKPOINT_MAX_AGE_DAYS", prefixed_alias=True)
+    )
+    checkpoint_cleanup_interval_hours: float = Field(
+        24, gt=0, validation_alias=_env("CHECKPOINT_CLEANUP_INTERVAL_HOURS", prefixed_alias=True)
+    )
+    orphan_timeout_seconds: float = Field(
+        60, gt=0, validation_alias=_env("KTRDR_ORPHAN_TIMEOUT_SECONDS")
+    )
+    heartbeat_interval_seconds: float = Field(
+        10, gt=0, validation_alias=_env("KTRDR_HEARTBEAT_INTERVAL_SECONDS")
+    )
+    checkpoint_epoch_interval: int = Field(
+        10, gt=0, validation_alias=_env("KTRDR_CHECKPOINT_EPOCH_INTERVAL")
+    )
+    checkpoint_time_interval_seconds: float = Field(
+        300, gt=0, validation_alias=_env("KTRDR_CHECKPOINT_TIME_INTERVAL_SECONDS")
+    )
+    checkpoint_keep: int = Field(2, gt=0, validation_alias=_env("KTRDR_CHECKPOINT_KEEP"))
+    shutdown_timeout_seconds: float = Field(
+        25, gt=0, validation_alias=_env("KTRDR_SHUTDOWN_TIMEOUT_SECONDS")
+    )
+    api_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("KTRDR_API_URL"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return normalize_database_url(value)
+
+    @property
+    def artifacts_path(self) -> Path:
+        return self.checkpoint_artifacts_path or self.data_dir / "artifacts"
+
+
+def env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return str(alias.choices[0])
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; SettingsError names any invalid variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = env_name(field) if field in Settings.model_fields else field
+            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

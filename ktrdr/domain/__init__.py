@@ -1,0 +1,1 @@
+"""Pure domain: events, commands, aggregates (decide/evolve), policies, errors. No I/O."""

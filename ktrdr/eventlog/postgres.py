@@ -1,0 +1,289 @@
+"""The PostgreSQL event log (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+import psycopg
+from psycopg import AsyncConnection, errors
+from psycopg_pool import AsyncConnectionPool
+
+from ktrdr.eventlog import queries
+from ktrdr.eventlog.model import (
+    START,
+    AppendResult,
+    ConcurrencyError,
+    DuplicateEventError,
+    Expected,
+    ExpectedVersion,
+    NewEvent,
+    Position,
+    RecordedEvent,
+    RetryableAppendError,
+)
+from ktrdr.eventlog.port import EventLog
+
+log = logging.getLogger(__name__)
+
+_EXPECTED_CODES = {
+    ExpectedVersion.ANY: -1,
+    ExpectedVersion.STREAM_EXISTS: -2,
+    ExpectedVersion.NO_STREAM: 0,
+}
+_ANY_RETRIES = 20
+
+
+class InlineProjection(Protocol):
+    """A read model updated in the append's own transaction (read-your-writes)."""
+
+    name: str
+
+    async def apply(self, conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None: ...
+
+
+def row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
+    return RecordedEvent(
+        global_position=row[0],
+        transaction_id=int(row[1]),
+        stream_id=row[2],
+        stream_version=row[3],
+        event_id=row[4],
+        event_type=row[5],
+        schema_version=row[6],
+        data=row[7],
+        metadata=row[8],
+        recorded_at=row[9],
+    )
+
+
+async def append_on(
+    conn: AsyncConnection[Any],
+    stream_id: str,
+    events: Sequence[NewEvent],
+    expected_version: Expected,
+) -> AppendResult:
+    """Append inside the caller's transaction; the caller commits or rolls back.
+
+    Raises ConcurrencyError or RetryableAppendError (the transaction took its id
+    before this append and is older than the stream's last event); a unique
+    violation propagates so that the caller can roll back and diagnose.
+    """
+    code = (
+        _EXPECTED_CODES[expected_version]
+        if isinstance(expected_version, ExpectedVersion)
+        else expected_version
+    )
+    params = {
+        "stream_id": stream_id,
+        "expected": code,
+        "event_ids": [e.event_id for e in events],
+        "event_types": [e.event_type for e in events],
+        "schema_versions": [e.schema_version for e in events],
+        "data": [json.dumps(e.data, allow_nan=False) for e in events],
+        "metadata": [json.dumps(e.metadata, allow_nan=False) for e in events],
+    }
+    cur = await conn.execute(queries.APPEND, params)
+    rows = sorted(await cur.fetchall(), key=lambda r: r[2])
+    if not rows:
+        earlier = await find_appended(conn, stream_id, events)
+        if earlier is not None:
+            return earlier
+        cur = await conn.execute(queries.STREAM_HEAD, {"stream_id": stream_id})
+        head = await cur.fetchone()
+        assert head is not None
+        actual, xid_too_old = head
+        if xid_too_old:
+            raise RetryableAppendError(
+                f"transaction is older than the last event of {stream_id!r}; retry the append"
+                " in a new transaction"
+            )
+        raise ConcurrencyError(stream_id, expected_version, actual)
+    recorded = tuple(
+        RecordedEvent(
+            global_position=row[0],
+            transaction_id=int(row[1]),
+            stream_id=stream_id,
+            stream_version=row[2],
+            event_id=event.event_id,
+            event_type=event.event_type,
+            schema_version=event.schema_version,
+            data=event.data,
+            metadata=event.metadata,
+            recorded_at=row[3],
+        )
+        for row, event in zip(rows, events, strict=True)
+    )
+    return AppendResult(stream_id, recorded[-1].stream_version, recorded)
+
+
+async def find_appended(
+    conn: AsyncConnection[Any], stream_id: str, events: Sequence[NewEvent]
+) -> AppendResult | None:
+    """The earlier append of this very batch, None if none of its ids is known.
+
+    Raises DuplicateEventError when only some ids are known, or in another stream.
+    """
+    ids = [e.event_id for e in events]
+    cur = await conn.execute(queries.EVENTS_BY_ID, {"event_ids": ids})
+    by_id = {e.event_id: e for e in map(row_to_event, await cur.fetchall())}
+    if not by_id:
+        return None
+    recorded = tuple(by_id[i] for i in ids if i in by_id)
+    if len(recorded) != len(ids) or any(e.stream_id != stream_id for e in recorded):
+        raise DuplicateEventError(
+            f"event ids {sorted(map(str, by_id))} were already appended, but not as this batch"
+            f" of stream {stream_id!r}"
+        )
+    return AppendResult(stream_id, recorded[-1].stream_version, recorded)
+
+
+class PostgresEventLog(EventLog):
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        inline_projections: Sequence[InlineProjection] = (),
+    ) -> None:
+        self._pool = pool
+        self._inline = tuple(inline_projections)
+
+    @property
+    def conninfo(self) -> str:
+        assert isinstance(self._pool.conninfo, str)
+        return self._pool.conninfo
+
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: Expected
+    ) -> AppendResult:
+        if not events:
+            return AppendResult(stream_id, await self._stream_version(stream_id), ())
+        for _ in range(_ANY_RETRIES):
+            try:
+                return await self._append_once(stream_id, events, expected_version)
+            except errors.UniqueViolation as exc:
+                if exc.diag.constraint_name == "events_event_id_key":
+                    return await self._already_appended(stream_id, events)
+                if expected_version is not ExpectedVersion.ANY:
+                    actual = await self._stream_version(stream_id)
+                    raise ConcurrencyError(stream_id, expected_version, actual) from None
+        raise ConcurrencyError(stream_id, expected_version, await self._stream_version(stream_id))
+
+    async def _append_once(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: Expected
+    ) -> AppendResult:
+        async with self._pool.connection() as conn:
+            if not self._inline:
+                # Pool connections autocommit: the append is one statement, one round
+                # trip, its own transaction.
+                return await append_on(conn, stream_id, events, expected_version)
+            async with conn.transaction():
+                result = await append_on(conn, stream_id, events, expected_version)
+                for projection in self._inline:
+                    await projection.apply(conn, result.events)
+                return result
+
+    async def _already_appended(self, stream_id: str, events: Sequence[NewEvent]) -> AppendResult:
+        async with self._pool.connection() as conn:
+            earlier = await find_appended(conn, stream_id, events)
+        if earlier is None:
+            raise DuplicateEventError("an event id of this batch was appended concurrently")
+        return earlier
+
+    async def _stream_version(self, stream_id: str) -> int:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(queries.STREAM_HEAD, {"stream_id": stream_id})
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                queries.READ_STREAM, {"stream_id": stream_id, "from_version": from_version}
+            )
+            return [row_to_event(r) for r in await cur.fetchall()]
+
+    async def read_all(self, after: Position = START, limit: int = 1000) -> list[RecordedEvent]:
+        async with self._pool.connection() as conn:
+            return await read_all_on(conn, after, limit)
+
+    async def subscribe(
+        self, after: Position = START, *, poll_interval: float = 1.0, batch_size: int = 500
+    ) -> AsyncIterator[RecordedEvent]:
+        async with Waker(self.conninfo) as waker:
+            while True:
+                batch = await self.read_all(after, batch_size)
+                for event in batch:
+                    yield event
+                if batch:
+                    after = batch[-1].position
+                if len(batch) < batch_size:
+                    await waker.wait(poll_interval)
+
+    async def last_position(self) -> Position:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(queries.LAST_POSITION)
+            row = await cur.fetchone()
+        return Position(int(row[0]), row[1]) if row else START
+
+    async def count(self) -> int:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(queries.COUNT_EVENTS)
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+async def read_all_on(
+    conn: AsyncConnection[Any], after: Position, limit: int
+) -> list[RecordedEvent]:
+    cur = await conn.execute(
+        queries.READ_ALL,
+        {"tx": str(after.transaction_id), "pos": after.global_position, "limit": limit},
+    )
+    return [row_to_event(r) for r in await cur.fetchall()]
+
+
+class Waker:
+    """Wakes a reader early on NOTIFY; the reader polls on its own whatever happens here.
+
+    A lost LISTEN connection (killed backend, network) only costs the poll
+    interval: it is re-opened on the next wait.
+    """
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: AsyncConnection[Any] | None = None
+
+    async def __aenter__(self) -> Waker:
+        await self._connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+    async def _connect(self) -> None:
+        try:
+            self._conn = await AsyncConnection.connect(self._conninfo, autocommit=True)
+            await self._conn.execute(queries.LISTEN)
+        except psycopg.Error as exc:
+            log.warning("LISTEN connection unavailable, polling only: %s", exc)
+            self._conn = None
+
+    async def wait(self, timeout: float) -> None:
+        if self._conn is None or self._conn.closed:
+            await self._connect()
+            if self._conn is None:
+                await asyncio.sleep(timeout)
+                return
+        try:
+            async for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error as exc:
+            log.warning("LISTEN connection lost, polling until it is back: %s", exc)
+            await self._conn.close()
+            self._conn = None
+            await asyncio.sleep(timeout)

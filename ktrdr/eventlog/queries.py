@@ -1,0 +1,93 @@
+"""Named SQL of the event log (psycopg placeholders, never string formatting)."""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+EVENT_COLUMNS: LiteralString = (
+    "global_position, transaction_id::text, stream_id, stream_version, event_id,"
+    " event_type, schema_version, data, metadata, recorded_at"
+)
+
+# One statement: reading the head and inserting happen in the statement's own
+# snapshot, and the transaction id is assigned by the insert, after the read —
+# so an event can never get an older transaction id than the one it builds on.
+# In a transaction that already holds an id (own_xid) the guard refuses instead.
+APPEND: LiteralString = """
+WITH head AS (
+    SELECT coalesce(last.stream_version, 0) AS version,
+           last.transaction_id AS last_xid,
+           pg_current_xact_id_if_assigned() AS own_xid
+    FROM (VALUES (1)) AS one
+    LEFT JOIN LATERAL (
+        SELECT stream_version, transaction_id FROM events
+        WHERE stream_id = %(stream_id)s ORDER BY stream_version DESC LIMIT 1
+    ) AS last ON true
+), guard AS (
+    SELECT version FROM head
+    WHERE (%(expected)s = -1
+           OR (%(expected)s = -2 AND version > 0)
+           OR version = %(expected)s)
+      AND (own_xid IS NULL OR last_xid IS NULL OR own_xid > last_xid)
+)
+INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version,
+                    data, metadata)
+SELECT %(stream_id)s, guard.version + e.ord, e.event_id, e.event_type, e.schema_version,
+       e.data::jsonb, e.metadata::jsonb
+FROM guard, unnest(%(event_ids)s::uuid[], %(event_types)s::text[], %(schema_versions)s::int[],
+                   %(data)s::text[], %(metadata)s::text[])
+     WITH ORDINALITY AS e(event_id, event_type, schema_version, data, metadata, ord)
+RETURNING global_position, transaction_id::text, stream_version, recorded_at
+"""
+
+STREAM_HEAD: LiteralString = """
+SELECT coalesce(max(stream_version), 0),
+       coalesce(pg_current_xact_id_if_assigned() < (
+           SELECT transaction_id FROM events WHERE stream_id = %(stream_id)s
+           ORDER BY stream_version DESC LIMIT 1), false)
+FROM events WHERE stream_id = %(stream_id)s
+"""
+
+EVENTS_BY_ID: LiteralString = (
+    "SELECT " + EVENT_COLUMNS + " FROM events WHERE event_id = ANY(%(event_ids)s::uuid[])"
+    " ORDER BY stream_id, stream_version"
+)
+
+READ_STREAM: LiteralString = (
+    "SELECT " + EVENT_COLUMNS + " FROM events"
+    " WHERE stream_id = %(stream_id)s AND stream_version >= %(from_version)s"
+    " ORDER BY stream_version"
+)
+
+# Rows of transactions below the snapshot's xmin are final: every transaction
+# that could still commit has a larger id, so it sorts after the cursor.
+READ_ALL: LiteralString = (
+    "SELECT " + EVENT_COLUMNS + " FROM events"
+    " WHERE (transaction_id, global_position) > (%(tx)s::text::xid8, %(pos)s)"
+    "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+    " ORDER BY transaction_id, global_position LIMIT %(limit)s"
+)
+
+# For replays bounded by a known position, in a snapshot that already excludes
+# what is still in flight (rebuild under lock, verify in repeatable read).
+READ_RANGE: LiteralString = (
+    "SELECT " + EVENT_COLUMNS + " FROM events"
+    " WHERE (transaction_id, global_position) > (%(tx)s::text::xid8, %(pos)s)"
+    "   AND (transaction_id, global_position) <= (%(until_tx)s::text::xid8, %(until_pos)s)"
+    " ORDER BY transaction_id, global_position LIMIT %(limit)s"
+)
+
+LAST_POSITION: LiteralString = (
+    "SELECT transaction_id::text, global_position FROM events"
+    " ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+)
+
+LAST_SAFE_POSITION: LiteralString = (
+    "SELECT transaction_id::text, global_position FROM events"
+    " WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+    " ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+)
+
+COUNT_EVENTS: LiteralString = "SELECT count(*) FROM events"
+
+LISTEN: LiteralString = "LISTEN ktrdr_events"

@@ -1,0 +1,1 @@
+"""Read models and the projection runner (inline + catch-up, rebuild, verify)."""

@@ -1,0 +1,60 @@
+"""Named SQL of the projection machinery."""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+from psycopg import sql
+
+# hashtextextended gives a stable 64-bit key per projection name across processes.
+TRY_LOCK: LiteralString = (
+    "SELECT pg_try_advisory_lock(hashtextextended('ktrdr.projection.' || %(name)s, 0))"
+)
+UNLOCK: LiteralString = (
+    "SELECT pg_advisory_unlock(hashtextextended('ktrdr.projection.' || %(name)s, 0))"
+)
+
+ENSURE_POSITION: LiteralString = (
+    "INSERT INTO projection_positions (name) VALUES (%(name)s) ON CONFLICT (name) DO NOTHING"
+)
+GET_POSITION: LiteralString = (
+    "SELECT transaction_id::text, global_position FROM projection_positions WHERE name = %(name)s"
+)
+# Compare-and-set: a runner whose position moved under it (a rebuild, a second
+# runner after a lost lock) updates nothing and rolls its batch back.
+ADVANCE_POSITION: LiteralString = """
+UPDATE projection_positions
+SET transaction_id = %(tx)s::text::xid8, global_position = %(pos)s, updated_at = now()
+WHERE name = %(name)s
+  AND transaction_id = %(old_tx)s::text::xid8 AND global_position = %(old_pos)s
+"""
+SET_POSITION: LiteralString = """
+INSERT INTO projection_positions (name, transaction_id, global_position)
+VALUES (%(name)s, %(tx)s::text::xid8, %(pos)s)
+ON CONFLICT (name) DO UPDATE
+SET transaction_id = EXCLUDED.transaction_id, global_position = EXCLUDED.global_position,
+    updated_at = now()
+"""
+LOCK_POSITION: LiteralString = (
+    "SELECT transaction_id::text, global_position FROM projection_positions"
+    " WHERE name = %(name)s FOR UPDATE"
+)
+
+# Appends take ROW EXCLUSIVE; SHARE waits for those in flight and holds new ones
+# back, so the replay sees every committed event and no inline update is missed.
+LOCK_EVENTS_FOR_REPLAY: LiteralString = "LOCK TABLE events IN SHARE MODE"
+
+CREATE_SHADOW = sql.SQL(
+    "CREATE TEMPORARY TABLE {shadow} (LIKE {live} INCLUDING ALL) ON COMMIT DROP"
+)
+LOCK_TABLE = sql.SQL("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+TRUNCATE = sql.SQL("TRUNCATE {table}")
+COPY_BACK = sql.SQL("INSERT INTO {live} SELECT * FROM {shadow}")
+DIFFERENCES = sql.SQL(
+    "(SELECT 'live only' AS side, to_jsonb(l) AS row FROM"
+    " (SELECT * FROM {live} EXCEPT ALL SELECT * FROM {shadow}) AS l)"
+    " UNION ALL"
+    " (SELECT 'rebuilt only', to_jsonb(r) FROM"
+    " (SELECT * FROM {shadow} EXCEPT ALL SELECT * FROM {live}) AS r)"
+    " LIMIT %(limit)s"
+)

@@ -1,0 +1,151 @@
+"""Rebuild read models from position zero, and verify that a rebuild equals the live tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, LiteralString
+
+from psycopg import AsyncConnection, IsolationLevel, sql
+
+from ktrdr.eventlog import START, Position
+from ktrdr.eventlog import queries as log_queries
+from ktrdr.eventlog.postgres import row_to_event
+from ktrdr.projections import queries
+from ktrdr.projections.base import Mode, Projection, Tables
+
+REPLAY_BATCH = 5000
+_LAST = Position(2**63 - 1, 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class Difference:
+    projection: str
+    table: str
+    side: str
+    row: dict[str, Any]
+
+
+@dataclass
+class ReplayReport:
+    events_replayed: dict[str, int] = field(default_factory=dict)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+async def _replay(
+    conn: AsyncConnection[Any], projection: Projection, tables: Tables, until: Position
+) -> int:
+    after, replayed = START, 0
+    while True:
+        cur = await conn.execute(
+            log_queries.READ_RANGE,
+            {
+                "tx": str(after.transaction_id),
+                "pos": after.global_position,
+                "until_tx": str(until.transaction_id),
+                "until_pos": until.global_position,
+                "limit": REPLAY_BATCH,
+            },
+        )
+        events = [row_to_event(r) for r in await cur.fetchall()]
+        if not events:
+            return replayed
+        await projection.apply(conn, events, tables)
+        replayed += len(events)
+        after = events[-1].position
+
+
+async def _position(conn: AsyncConnection[Any], projection: Projection, *, lock: bool) -> Position:
+    query = queries.LOCK_POSITION if lock else queries.GET_POSITION
+    cur = await conn.execute(query, {"name": projection.name})
+    row = await cur.fetchone()
+    return Position(int(row[0]), row[1]) if row else START
+
+
+async def _shadow(conn: AsyncConnection[Any], projection: Projection) -> Tables:
+    tables = {}
+    for name in projection.tables:
+        shadow = sql.Identifier(f"{name}__replay")
+        await conn.execute(queries.CREATE_SHADOW.format(shadow=shadow, live=sql.Identifier(name)))
+        tables[name] = shadow
+    return tables
+
+
+async def rebuild(conn: AsyncConnection[Any], projections: Sequence[Projection]) -> ReplayReport:
+    """Replay the log into fresh tables and make them the live ones, in one transaction.
+
+    Appends wait meanwhile, so inline tables cannot change under the replay.
+    Catch-up projections are rebuilt up to the last position no running
+    transaction can precede (as read_all would), and a runner's batch in flight
+    is rolled back by its compare-and-set on the position.
+    """
+    report = ReplayReport()
+    async with conn.transaction():
+        await conn.execute(queries.LOCK_EVENTS_FOR_REPLAY)
+        # Before this transaction writes anything: its own id would hold xmin back.
+        safe = await _position_of(conn, log_queries.LAST_SAFE_POSITION)
+        for projection in projections:
+            for name in projection.tables:
+                # Table before position row: the order a runner takes them in, so no deadlock.
+                await conn.execute(queries.LOCK_TABLE.format(table=sql.Identifier(name)))
+            until = _LAST
+            if projection.mode is Mode.CATCH_UP:
+                await _position(conn, projection, lock=True)
+                until = safe
+            shadow = await _shadow(conn, projection)
+            report.events_replayed[projection.name] = await _replay(conn, projection, shadow, until)
+            for name, table in shadow.items():
+                live = sql.Identifier(name)
+                await conn.execute(queries.TRUNCATE.format(table=live))
+                await conn.execute(queries.COPY_BACK.format(live=live, shadow=table))
+            if projection.mode is Mode.CATCH_UP:
+                await conn.execute(
+                    queries.SET_POSITION,
+                    {
+                        "name": projection.name,
+                        "tx": str(until.transaction_id),
+                        "pos": until.global_position,
+                    },
+                )
+    return report
+
+
+async def _position_of(conn: AsyncConnection[Any], query: LiteralString) -> Position:
+    cur = await conn.execute(query)
+    row = await cur.fetchone()
+    return Position(int(row[0]), row[1]) if row else START
+
+
+async def verify(
+    conn: AsyncConnection[Any], projections: Sequence[Projection], *, limit: int = 100
+) -> ReplayReport:
+    """Replay into temporary tables in one snapshot and compare them with the live tables."""
+    report = ReplayReport()
+    previous = conn.isolation_level
+    await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+    try:
+        async with conn.transaction(force_rollback=True):
+            for projection in projections:
+                until = _LAST
+                if projection.mode is Mode.CATCH_UP:
+                    until = await _position(conn, projection, lock=False)
+                shadow = await _shadow(conn, projection)
+                report.events_replayed[projection.name] = await _replay(
+                    conn, projection, shadow, until
+                )
+                for name, table in shadow.items():
+                    cur = await conn.execute(
+                        queries.DIFFERENCES.format(live=sql.Identifier(name), shadow=table),
+                        {"limit": limit},
+                    )
+                    report.differences.extend(
+                        Difference(projection.name, name, side, row)
+                        for side, row in await cur.fetchall()
+                    )
+    finally:
+        await conn.set_isolation_level(previous)
+    return report

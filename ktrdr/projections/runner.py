@@ -1,0 +1,132 @@
+"""The catch-up projection runner: one active instance per projection, exactly-once output."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+
+from ktrdr.eventlog import Position
+from ktrdr.eventlog.postgres import Waker, read_all_on
+from ktrdr.projections import queries
+from ktrdr.projections.base import Projection, live_tables
+
+log = logging.getLogger(__name__)
+
+BeforeCommit = Callable[[int], Awaitable[None]]
+
+
+async def _noop(_: int) -> None:
+    return None
+
+
+class CatchUpRunner:
+    """Applies events to a catch-up projection and stores its position in the same transaction.
+
+    It works on one connection that holds a session advisory lock: a second
+    runner waits for the lock, and takes over as soon as the first one's
+    connection dies (process killed, backend terminated).
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        projection: Projection,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+        lock_retry_interval: float = 0.5,
+        before_commit: BeforeCommit = _noop,
+    ) -> None:
+        self.projection = projection
+        self._conninfo = conninfo
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._lock_retry = lock_retry_interval
+        self._before_commit = before_commit
+        self._tables = live_tables(projection)
+        self.active = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, reconnecting after a lost connection."""
+        while not stop.is_set():
+            try:
+                await self._run_connected(stop)
+            except psycopg.OperationalError as exc:
+                self.active = False
+                log.warning("projection %s lost its connection: %s", self.projection.name, exc)
+                await _wait(stop, self._lock_retry)
+
+    async def _run_connected(self, stop: asyncio.Event) -> None:
+        async with await AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
+            if not await self._acquire(conn, stop):
+                return
+            self.active = True
+            try:
+                async with Waker(self._conninfo) as waker:
+                    while not stop.is_set():
+                        try:
+                            applied = await self.run_once(conn)
+                        except PositionMoved as exc:
+                            log.warning("%s", exc)
+                            continue
+                        if applied < self._batch_size:
+                            await waker.wait(self._poll_interval)
+            finally:
+                self.active = False
+
+    async def _acquire(self, conn: AsyncConnection[Any], stop: asyncio.Event) -> bool:
+        name = {"name": self.projection.name}
+        await conn.execute(queries.ENSURE_POSITION, name)
+        while not stop.is_set():
+            cur = await conn.execute(queries.TRY_LOCK, name)
+            row = await cur.fetchone()
+            if row and row[0]:
+                log.info("projection %s: this runner is active", self.projection.name)
+                return True
+            await _wait(stop, self._lock_retry)
+        return False
+
+    async def run_once(self, conn: AsyncConnection[Any]) -> int:
+        """Apply one batch; returns how many events it applied."""
+        name = self.projection.name
+        async with conn.transaction():
+            cur = await conn.execute(queries.GET_POSITION, {"name": name})
+            row = await cur.fetchone()
+            assert row is not None, f"no position row for projection {name}"
+            position = Position(int(row[0]), row[1])
+            events = await read_all_on(conn, position, self._batch_size)
+            if not events:
+                return 0
+            await self.projection.apply(conn, events, self._tables)
+            new = events[-1].position
+            cur = await conn.execute(
+                queries.ADVANCE_POSITION,
+                {
+                    "name": name,
+                    "tx": str(new.transaction_id),
+                    "pos": new.global_position,
+                    "old_tx": str(position.transaction_id),
+                    "old_pos": position.global_position,
+                },
+            )
+            if cur.rowcount != 1:
+                raise PositionMoved(name)
+            await self._before_commit(len(events))
+        return len(events)
+
+
+class PositionMoved(RuntimeError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"projection {name}: position moved under the runner; batch rolled back")
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
