@@ -16,7 +16,7 @@ from ktrdr.api.bootstrap import System, bootstrap, processors
 from ktrdr.config import Settings
 
 
-@get("/health", sync_to_thread=False)
+@get("/health")
 async def health(state: State) -> dict[str, Any]:
     system: System = state.system
     try:
