@@ -9,27 +9,27 @@ capture's files in the background and commits the checkpoint afterwards.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from ktrdr.domain import CheckpointType, StopReason
+
+__all__ = [
+    "Capture",
+    "CheckpointType",
+    "OperationStopped",
+    "ResumePoint",
+    "StopReason",
+    "Workload",
+    "WorkloadContext",
+    "Writer",
+]
+
 Writer = Callable[[IO[bytes]], None]
 """Writes one artifact file. It runs later, in another thread, so it must only
 use data the capture already copied (never live tensors or live lists)."""
-
-
-class CheckpointType(enum.StrEnum):
-    PERIODIC = "periodic"
-    CANCELLATION = "cancellation"
-    FAILURE = "failure"
-    SHUTDOWN = "shutdown"
-
-
-class StopReason(enum.StrEnum):
-    CANCELLATION = "cancellation"
-    SHUTDOWN = "shutdown"
 
 
 @dataclass(frozen=True)

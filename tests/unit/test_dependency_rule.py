@@ -13,9 +13,10 @@ ALLOWED: dict[str, set[str]] = {
     "domain": set(),
     "eventlog": {"domain"},
     "projections": {"domain", "eventlog"},
-    "handlers": {"domain", "eventlog", "projections", "config"},
-    "api": {"domain", "eventlog", "projections", "handlers", "config", "workers"},
-    "workers": {"domain", "config"},
+    "artifacts": {"domain", "config"},
+    "handlers": {"domain", "eventlog", "projections", "config", "artifacts"},
+    "api": {"domain", "eventlog", "projections", "handlers", "config", "workers", "artifacts"},
+    "workers": {"domain", "config", "artifacts"},
 }
 FORBIDDEN_IN_DOMAIN = {"sqlalchemy", "psycopg", "psycopg_pool", "litestar", "httpx", "alembic"}
 

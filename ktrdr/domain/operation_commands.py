@@ -1,0 +1,137 @@
+"""What may be asked of an operation. A command that exists is well formed; whether it
+is accepted depends on the operation's state (see ``decide``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+
+from ktrdr.domain.values import (
+    ArtifactFile,
+    JsonObject,
+    Message,
+    OperationId,
+    Percentage,
+    UtcDatetime,
+    WorkerId,
+)
+from ktrdr.domain.vocabulary import (
+    CheckpointType,
+    DeletionReason,
+    FailureReason,
+    OperationType,
+    StopReason,
+)
+
+
+class _OperationCommand(Message):
+    operation_id: OperationId
+    at: UtcDatetime
+    """When the command was issued: the time of the events it yields."""
+
+
+class CreateOperation(_OperationCommand):
+    operation_type: OperationType
+    params: JsonObject
+    parent_operation_id: OperationId | None = None
+    keep_checkpoints: bool = False
+
+    @model_validator(mode="after")
+    def _not_its_own_parent(self) -> Self:
+        if self.parent_operation_id == self.operation_id:
+            raise ValueError("an operation cannot be its own parent")
+        return self
+
+
+class ClaimOperation(_OperationCommand):
+    worker_id: WorkerId
+
+
+class ReportProgress(_OperationCommand):
+    worker_id: WorkerId
+    attempt: PositiveInt
+    percentage: Percentage
+    current_step: str
+    message: str = ""
+    details: JsonObject = Field(default_factory=dict)
+
+
+class SaveCheckpoint(_OperationCommand):
+    worker_id: WorkerId
+    attempt: PositiveInt
+    checkpoint_type: CheckpointType
+    state: JsonObject
+    artifacts_path: str | None = None
+    artifacts: tuple[ArtifactFile, ...] = ()
+    artifacts_size_bytes: NonNegativeInt = 0
+
+    @model_validator(mode="after")
+    def _artifacts_have_a_place(self) -> Self:
+        if self.artifacts and not self.artifacts_path:
+            raise ValueError("artifacts need an artifacts_path")
+        names = [artifact.name for artifact in self.artifacts]
+        if len(set(names)) != len(names):
+            raise ValueError("artifact names must be unique")
+        return self
+
+
+class RequestCancellation(_OperationCommand):
+    reason: str = "user"
+
+
+class ConfirmCancellation(_OperationCommand):
+    """The worker saved its checkpoint and stopped."""
+
+    worker_id: WorkerId
+    attempt: PositiveInt
+    reason: StopReason
+
+
+class CompleteOperation(_OperationCommand):
+    worker_id: WorkerId
+    attempt: PositiveInt
+    result: JsonObject = Field(default_factory=dict)
+
+
+class FailOperation(_OperationCommand):
+    """Fail an operation: from its worker (with its attempt), from the orphan detector
+    (reason ``orphaned`` with the attempt it judged), or from the backend (no attempt)."""
+
+    reason: FailureReason = FailureReason.ERROR
+    message: str
+    attempt: PositiveInt | None = None
+    worker_id: WorkerId | None = None
+
+    @model_validator(mode="after")
+    def _fencing_is_explicit(self) -> Self:
+        if self.attempt is None and self.reason == FailureReason.ORPHANED:
+            raise ValueError("an orphaned failure names the attempt it judged")
+        if self.attempt is None and self.worker_id is not None:
+            raise ValueError("a worker fails an operation with the attempt it claimed")
+        return self
+
+
+class ResumeOperation(_OperationCommand):
+    checkpoint_sequence: PositiveInt | None = None
+    """The checkpoint to resume from; None for the latest."""
+
+
+class DeleteCheckpoints(_OperationCommand):
+    sequences: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] | None = None
+    """The checkpoints to delete; None for every live one."""
+    reason: DeletionReason = DeletionReason.MANUAL
+
+
+OperationCommand = (
+    CreateOperation
+    | ClaimOperation
+    | ReportProgress
+    | SaveCheckpoint
+    | RequestCancellation
+    | ConfirmCancellation
+    | CompleteOperation
+    | FailOperation
+    | ResumeOperation
+    | DeleteCheckpoints
+)

@@ -1,0 +1,113 @@
+"""What happened to an operation: the events of an ``operation-<id>`` stream."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from ktrdr.domain.values import (
+    ArtifactFile,
+    JsonObject,
+    Message,
+    OperationId,
+    Percentage,
+    UtcDatetime,
+    WorkerId,
+)
+from ktrdr.domain.vocabulary import (
+    CancelReason,
+    CheckpointType,
+    DeletionReason,
+    FailureReason,
+    OperationStatus,
+    OperationType,
+)
+
+
+class _OperationEvent(Message):
+    operation_id: OperationId
+    at: UtcDatetime
+
+
+class OperationCreated(_OperationEvent):
+    operation_type: OperationType
+    params: JsonObject
+    parent_operation_id: OperationId | None = None
+    keep_checkpoints: bool = False
+
+
+class OperationClaimed(_OperationEvent):
+    worker_id: WorkerId
+    attempt: PositiveInt
+    """The fencing token: 1 for the first claim, one more for each later claim."""
+
+
+class ProgressReported(_OperationEvent):
+    attempt: PositiveInt
+    worker_id: WorkerId
+    percentage: Percentage
+    current_step: str
+    message: str = ""
+    details: JsonObject = Field(default_factory=dict)
+
+
+class CheckpointSaved(_OperationEvent):
+    attempt: PositiveInt
+    worker_id: WorkerId
+    sequence: PositiveInt
+    """1, 2, 3… per operation; never reused, even after the checkpoint is deleted."""
+    checkpoint_type: CheckpointType
+    state: JsonObject
+    artifacts_path: str | None = None
+    artifacts: tuple[ArtifactFile, ...] = ()
+    state_size_bytes: NonNegativeInt
+    """Bytes of the canonical JSON of ``state``."""
+    artifacts_size_bytes: NonNegativeInt = 0
+
+
+class CancellationRequested(_OperationEvent):
+    reason: str = "user"
+
+
+class OperationCancelled(_OperationEvent):
+    reason: CancelReason
+    attempt: PositiveInt | None = None
+    """The attempt this ended; None when no worker was running the operation."""
+
+
+class OperationFailed(_OperationEvent):
+    reason: FailureReason
+    message: str
+    attempt: PositiveInt | None = None
+    """The attempt this ended; None when no worker was running the operation."""
+
+
+class OperationCompleted(_OperationEvent):
+    attempt: PositiveInt
+    result: JsonObject
+
+
+class ResumeRequested(_OperationEvent):
+    from_sequence: PositiveInt
+    checkpoint_type: CheckpointType
+    previous_status: Literal[OperationStatus.CANCELLED, OperationStatus.FAILED]
+
+
+class CheckpointDeleted(_OperationEvent):
+    sequences: Annotated[tuple[PositiveInt, ...], Field(min_length=1)]
+    reason: DeletionReason
+
+
+OperationEvent = (
+    OperationCreated
+    | OperationClaimed
+    | ProgressReported
+    | CheckpointSaved
+    | CancellationRequested
+    | OperationCancelled
+    | OperationFailed
+    | OperationCompleted
+    | ResumeRequested
+    | CheckpointDeleted
+)
