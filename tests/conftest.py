@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,8 +56,15 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if docker_server is not None:
         yield from docker_server
         return
-    server = database.start_embedded(tmp_path_factory.mktemp("pg") / "pgdata")
-    yield str(server.get_uri())
+    # Its own directory, not pytest's numbered tmp dirs: concurrent pytest sessions
+    # prune those, which would pull the data directory from under a running server.
+    root = Path(tempfile.mkdtemp(prefix="ktrdr-test-pg-"))
+    server = database.start_embedded(root / "pgdata")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _admin(url: str) -> psycopg.Connection[Any]:

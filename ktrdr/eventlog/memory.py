@@ -40,7 +40,7 @@ class InMemoryEventLog(EventLog):
             if any(k is None or k.stream_id != stream_id for k in known):
                 raise DuplicateEventError("some event ids of this batch were appended elsewhere")
             found = tuple(k for k in known if k is not None)
-            return AppendResult(stream_id, found[-1].stream_version, found)
+            return AppendResult(stream_id, found[-1].stream_version, found, duplicate=True)
         if not expected_matches(expected_version, len(stream)):
             raise ConcurrencyError(stream_id, expected_version, len(stream))
         tx = next(self._transactions)

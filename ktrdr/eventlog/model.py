@@ -77,6 +77,8 @@ class AppendResult:
     stream_version: int
     """The stream's version after the append (its last event's version)."""
     events: tuple[RecordedEvent, ...]
+    duplicate: bool = False
+    """True when this very batch was appended before: nothing new was written."""
 
 
 class EventLogError(Exception):

@@ -138,7 +138,7 @@ async def find_appended(
             f"event ids {sorted(map(str, by_id))} were already appended, but not as this batch"
             f" of stream {stream_id!r}"
         )
-    return AppendResult(stream_id, recorded[-1].stream_version, recorded)
+    return AppendResult(stream_id, recorded[-1].stream_version, recorded, duplicate=True)
 
 
 class PostgresEventLog(EventLog):
@@ -182,6 +182,8 @@ class PostgresEventLog(EventLog):
                 return await append_on(conn, stream_id, events, expected_version)
             async with conn.transaction():
                 result = await append_on(conn, stream_id, events, expected_version)
+                if result.duplicate:
+                    return result
                 for projection in self._inline:
                     await projection.apply(conn, result.events)
                 return result

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import LiteralString
 
+# transaction_id is selected as text (psycopg has no xid8 loader); every ORDER BY
+# names events.transaction_id so that it sorts the xid8, not the text ('1000' < '999').
 EVENT_COLUMNS: LiteralString = (
     "global_position, transaction_id::text, stream_id, stream_version, event_id,"
     " event_type, schema_version, data, metadata, recorded_at"
@@ -65,7 +67,7 @@ READ_ALL: LiteralString = (
     "SELECT " + EVENT_COLUMNS + " FROM events"
     " WHERE (transaction_id, global_position) > (%(tx)s::text::xid8, %(pos)s)"
     "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
-    " ORDER BY transaction_id, global_position LIMIT %(limit)s"
+    " ORDER BY events.transaction_id, events.global_position LIMIT %(limit)s"
 )
 
 # For replays bounded by a known position, in a snapshot that already excludes
@@ -74,18 +76,18 @@ READ_RANGE: LiteralString = (
     "SELECT " + EVENT_COLUMNS + " FROM events"
     " WHERE (transaction_id, global_position) > (%(tx)s::text::xid8, %(pos)s)"
     "   AND (transaction_id, global_position) <= (%(until_tx)s::text::xid8, %(until_pos)s)"
-    " ORDER BY transaction_id, global_position LIMIT %(limit)s"
+    " ORDER BY events.transaction_id, events.global_position LIMIT %(limit)s"
 )
 
 LAST_POSITION: LiteralString = (
     "SELECT transaction_id::text, global_position FROM events"
-    " ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+    " ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1"
 )
 
 LAST_SAFE_POSITION: LiteralString = (
     "SELECT transaction_id::text, global_position FROM events"
     " WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
-    " ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+    " ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1"
 )
 
 COUNT_EVENTS: LiteralString = "SELECT count(*) FROM events"

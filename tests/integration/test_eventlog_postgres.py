@@ -150,3 +150,22 @@ def test_nan_in_payload_is_refused_before_anything_is_written(database_url: str)
     asyncio.run(scenario())
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+
+
+async def test_transaction_ids_sort_as_numbers_not_text(
+    pool: AsyncConnectionPool[Any], database_url: str
+) -> None:
+    # Small but real xids, all below any snapshot's xmin, of 1 to 3 digits.
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        for xid, n in (("10", 2), ("9", 1), ("100", 3)):
+            await conn.execute(
+                "INSERT INTO events (stream_id, stream_version, event_id, event_type,"
+                " schema_version, data, transaction_id)"
+                " VALUES (%s, 1, gen_random_uuid(), 'A', 1, %s, %s::xid8)",
+                (f"operation-{n}", psycopg.types.json.Jsonb({"n": n}), xid),
+            )
+    log = PostgresEventLog(pool)
+    assert [e.data["n"] for e in await log.read_all()] == [1, 2, 3]
+    first = await log.read_all(limit=1)
+    assert [e.data["n"] for e in await log.read_all(first[0].position)] == [2, 3]
+    assert (await log.last_position()).transaction_id == 100

@@ -17,7 +17,7 @@ import pytest
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from ktrdr.eventlog import ANY, NewEvent, PostgresEventLog
+from ktrdr.eventlog import ANY, NO_STREAM, NewEvent, PostgresEventLog
 from ktrdr.projections import replay
 from ktrdr.projections.base import BoundInline
 from ktrdr.projections.counts import EventTypeCounts, StreamTypeCounts
@@ -92,6 +92,14 @@ async def test_inline_projection_reads_its_own_writes(
     assert table(database_url, "stream_type_counts") == {"operation": 2}
     await log.append("worker-1", [NewEvent("A", {})], ANY)
     assert table(database_url, "stream_type_counts") == {"operation": 2, "worker": 1}
+
+
+async def test_retried_batch_is_projected_once(log: PostgresEventLog, database_url: str) -> None:
+    batch = [NewEvent("A", {}), NewEvent("B", {})]
+    await log.append("operation-1", batch, NO_STREAM)
+    again = await log.append("operation-1", batch, NO_STREAM)
+    assert again.duplicate
+    assert table(database_url, "stream_type_counts") == {"operation": 2}
 
 
 async def test_catch_up_runner_applies_and_stores_its_position(
