@@ -1,0 +1,58 @@
+"""Where artifact sets live, and the checks that keep every path inside the store's root."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from ktrdr.artifacts.errors import UnsafeArtifactPath
+from ktrdr.artifacts.manifest import MANIFEST_NAME
+
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_operation_id(operation_id: str) -> str:
+    """Only a canonical UUID string (lowercase, hyphenated) names an operation folder."""
+    try:
+        canonical = str(uuid.UUID(operation_id))
+    except (TypeError, ValueError, AttributeError):
+        canonical = None
+    if canonical != operation_id:
+        raise UnsafeArtifactPath(f"operation id must be a canonical UUID, got {operation_id!r}")
+    return operation_id
+
+
+def check_sequence(sequence: int) -> int:
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
+        raise UnsafeArtifactPath(
+            f"checkpoint sequence must be a positive integer, got {sequence!r}"
+        )
+    return sequence
+
+
+def check_file_name(name: str) -> str:
+    if not isinstance(name, str) or not _FILE_NAME.match(name) or name == MANIFEST_NAME:
+        raise UnsafeArtifactPath(
+            f"artifact file name must be a plain name like 'model.pt' (not {MANIFEST_NAME!r}), "
+            f"got {name!r}"
+        )
+    return name
+
+
+def relative_path(operation_id: str, sequence: int) -> str:
+    """``<operation_id>/<sequence>``: the ``artifacts_path`` a CheckpointSaved event records."""
+    return f"{check_operation_id(operation_id)}/{check_sequence(sequence)}"
+
+
+def contained(root: Path, *parts: str) -> Path:
+    """``root/parts…``, refused when any part already on disk is a symlink or the
+    resolved path leaves ``root``."""
+    path = root
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise UnsafeArtifactPath(f"{path} is a symlink; artifact paths must not be links")
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UnsafeArtifactPath(f"{path} is outside the artifact root {root}")
+    return path
