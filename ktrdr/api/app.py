@@ -8,17 +8,24 @@ from typing import Any
 
 import psycopg
 from litestar import Litestar, Router, get
-from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from ktrdr import __version__
-from ktrdr.api.bootstrap import System, bootstrap, processors
+from ktrdr.api.bootstrap import bootstrap, processors
+from ktrdr.api.deps import SystemDep, provide_system
+from ktrdr.api.problems import EXCEPTION_HANDLERS
+from ktrdr.api.routes.checkpoints import CheckpointsController
+from ktrdr.api.routes.operations import OperationsController
 from ktrdr.config import Settings
+from ktrdr.handlers.bus import Clock, utc_now
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Checkpoint states (histories, trade logs) are posted as JSON; weights go to artifacts."""
 
 
-@get("/health")
-async def health(state: State) -> dict[str, Any]:
-    system: System = state.system
+@get("/health", tags=["health"])
+async def health(system: SystemDep) -> dict[str, Any]:
     try:
         async with system.pool.connection(timeout=5) as conn:
             await conn.execute("SELECT 1")
@@ -36,11 +43,15 @@ async def health(state: State) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings, *, database_url: str | None = None, run_processors: bool = True
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    run_processors: bool = True,
+    clock: Clock = utc_now,
 ) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with bootstrap(settings, database_url=database_url) as system:
+        async with bootstrap(settings, database_url=database_url, clock=clock) as system:
             app.state.system = system
             if run_processors:
                 async with processors(system):
@@ -48,9 +59,15 @@ def create_app(
             else:
                 yield
 
-    api = Router(path="/api/v1", route_handlers=[health])
+    api = Router(
+        path="/api/v1",
+        route_handlers=[health, OperationsController, CheckpointsController],
+        dependencies={"system": Provide(provide_system, sync_to_thread=False)},
+    )
     return Litestar(
         route_handlers=[api],
         lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(title="ktrdr", version=__version__, path="/schema"),
     )

@@ -12,8 +12,11 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr.api import database
+from ktrdr.artifacts import ArtifactStore
 from ktrdr.config import Settings
 from ktrdr.eventlog import PostgresEventLog
+from ktrdr.handlers.bus import Clock, CommandBus, utc_now
+from ktrdr.handlers.states import ReadModelStates
 from ktrdr.projections.base import BoundInline
 from ktrdr.projections.registry import catch_up_projections, inline_projections
 from ktrdr.projections.runner import CatchUpRunner
@@ -27,6 +30,8 @@ class System:
     database_url: str
     pool: AsyncConnectionPool[Any]
     event_log: PostgresEventLog
+    bus: CommandBus
+    artifacts: ArtifactStore
     runners: list[CatchUpRunner] = field(default_factory=list)
 
 
@@ -42,7 +47,11 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> str:
 
 @contextlib.asynccontextmanager
 async def bootstrap(
-    settings: Settings, *, database_url: str | None = None, pool_size: int = 10
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    pool_size: int = 10,
+    clock: Clock = utc_now,
 ) -> AsyncIterator[System]:
     """Open the pool and build the event log; close everything on the way out."""
     url = database_url
@@ -58,7 +67,8 @@ async def bootstrap(
         event_log = PostgresEventLog(
             pool, inline_projections=[BoundInline(p) for p in inline_projections()]
         )
-        yield System(settings, url, pool, event_log)
+        bus = CommandBus(event_log, ReadModelStates(event_log, pool), clock)
+        yield System(settings, url, pool, event_log, bus, ArtifactStore(settings.artifacts_path))
     finally:
         await pool.close()
 

@@ -7,6 +7,7 @@ from ktrdr.domain.checkpoint_policy import CheckpointPolicy
 from ktrdr.domain.checkpoint_summary import checkpoint_summary
 from ktrdr.domain.errors import (
     CheckpointNotFound,
+    CheckpointSequenceMismatch,
     CorruptHistory,
     DomainError,
     OperationAlreadyExists,
@@ -123,6 +124,7 @@ __all__ = [
     "CheckpointDeleted",
     "CheckpointInfo",
     "CheckpointNotFound",
+    "CheckpointSequenceMismatch",
     "CheckpointPolicy",
     "CheckpointSaved",
     "CheckpointType",

@@ -178,3 +178,15 @@ class CorruptHistory(DomainError):
 
 def _listed(numbers: Sequence[int]) -> str:
     return ", ".join(str(n) for n in numbers)
+
+
+class CheckpointSequenceMismatch(DomainError):
+    code = "CHECKPOINT_SEQUENCE_MISMATCH"
+
+    def __init__(self, operation_id: str, sequence: int, expected: int) -> None:
+        super().__init__(
+            f"operation {operation_id} expects checkpoint {expected}, not {sequence};"
+            " another writer saved one first — reload the operation"
+        )
+        self.sequence = sequence
+        self.expected = expected

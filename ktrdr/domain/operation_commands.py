@@ -65,6 +65,8 @@ class SaveCheckpoint(_OperationCommand):
     artifacts_path: str | None = None
     artifacts: tuple[ArtifactFile, ...] = ()
     artifacts_size_bytes: NonNegativeInt = 0
+    sequence: PositiveInt | None = None
+    """The sequence the worker wrote its artifacts under; it must be the next one."""
 
     @model_validator(mode="after")
     def _artifacts_have_a_place(self) -> Self:

@@ -8,6 +8,7 @@ from typing import assert_never
 
 from ktrdr.domain.errors import (
     CheckpointNotFound,
+    CheckpointSequenceMismatch,
     OperationAlreadyExists,
     OperationBusy,
     OperationFinished,
@@ -165,6 +166,9 @@ def _report_progress(state: OperationState, command: ReportProgress) -> list[Ope
 
 def _save_checkpoint(state: OperationState, command: SaveCheckpoint) -> list[OperationEvent]:
     _check_fencing(state, command)
+    expected = state.last_sequence + 1
+    if command.sequence is not None and command.sequence != expected:
+        raise CheckpointSequenceMismatch(command.operation_id, command.sequence, expected)
     return [
         CheckpointSaved(
             operation_id=command.operation_id,

@@ -58,3 +58,49 @@ DIFFERENCES = sql.SQL(
     " (SELECT * FROM {shadow} EXCEPT ALL SELECT * FROM {live}) AS r)"
     " LIMIT %(limit)s"
 )
+
+
+# Read side (views.py).
+OPERATION_COLUMNS: LiteralString = (
+    "operation_id::text, operation_type, status, params, parent_operation_id::text, progress,"
+    " attempt, worker_id, created_at, started_at, completed_at, error, result, checkpoint,"
+    " resumable, cancellation_requested"
+)
+CHECKPOINT_COLUMNS: LiteralString = (
+    "operation_id::text, sequence, operation_type, checkpoint_type, state, artifacts_path,"
+    " artifacts, state_size_bytes, artifacts_size_bytes, created_at"
+)
+
+GET_OPERATION: LiteralString = (
+    "SELECT " + OPERATION_COLUMNS + " FROM operations WHERE operation_id = %(id)s"
+)
+GET_CHECKPOINT: LiteralString = (
+    "SELECT " + CHECKPOINT_COLUMNS + " FROM checkpoints WHERE operation_id = %(id)s"
+)
+CHECKPOINT_HISTORY: LiteralString = (
+    "SELECT " + CHECKPOINT_COLUMNS + ", attempt, worker_id FROM checkpoint_history"
+    " WHERE operation_id = %(id)s ORDER BY sequence DESC"
+)
+CHECKPOINT_STATS: LiteralString = """
+SELECT count(*), coalesce(sum(state_size_bytes + artifacts_size_bytes), 0),
+       coalesce(sum(state_size_bytes), 0), coalesce(sum(artifacts_size_bytes), 0),
+       min(created_at)
+FROM checkpoints
+"""
+CHECKPOINT_STATS_BY_TYPE: LiteralString = (
+    "SELECT checkpoint_type, count(*) FROM checkpoints GROUP BY checkpoint_type"
+)
+
+
+def page(
+    table: LiteralString, columns: LiteralString, where: sql.Composable, order: LiteralString
+) -> tuple[sql.Composed, sql.Composed]:
+    """The count and the page query of a filtered listing."""
+    count = sql.SQL("SELECT count(*) FROM ") + sql.Identifier(table) + where
+    select = (
+        sql.SQL("SELECT " + columns + " FROM ")
+        + sql.Identifier(table)
+        + where
+        + sql.SQL(" ORDER BY " + order + " LIMIT %(limit)s OFFSET %(offset)s")
+    )
+    return count, select

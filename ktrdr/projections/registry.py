@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from ktrdr.projections.base import Mode, Projection
 from ktrdr.projections.counts import EventTypeCounts, StreamTypeCounts
+from ktrdr.projections.operations import OperationsProjection
 
 
 def all_projections() -> list[Projection]:
-    return [StreamTypeCounts(), EventTypeCounts()]
+    return [StreamTypeCounts(), OperationsProjection(), EventTypeCounts()]
 
 
 def inline_projections() -> list[Projection]:

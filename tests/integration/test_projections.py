@@ -37,7 +37,7 @@ async def append_many(log: PostgresEventLog, count: int, offset: int = 0) -> Cou
     types: Counter[str] = Counter()
     for i in range(offset, offset + count):
         event_type = ("Created", "Claimed", "Saved")[i % 3]
-        await log.append(f"operation-{i % 4}", [NewEvent(event_type, {"i": i})], ANY)
+        await log.append(f"job-{i % 4}", [NewEvent(event_type, {"i": i})], ANY)
         types[event_type] += 1
     return types
 
@@ -88,18 +88,18 @@ def spawn(database_url: str, tmp_path: Path) -> Iterator[Any]:
 async def test_inline_projection_reads_its_own_writes(
     log: PostgresEventLog, database_url: str
 ) -> None:
-    await log.append("operation-1", [NewEvent("A", {}), NewEvent("B", {})], ANY)
-    assert table(database_url, "stream_type_counts") == {"operation": 2}
-    await log.append("worker-1", [NewEvent("A", {})], ANY)
-    assert table(database_url, "stream_type_counts") == {"operation": 2, "worker": 1}
+    await log.append("job-1", [NewEvent("A", {}), NewEvent("B", {})], ANY)
+    assert table(database_url, "stream_type_counts") == {"job": 2}
+    await log.append("agent-1", [NewEvent("A", {})], ANY)
+    assert table(database_url, "stream_type_counts") == {"job": 2, "agent": 1}
 
 
 async def test_retried_batch_is_projected_once(log: PostgresEventLog, database_url: str) -> None:
     batch = [NewEvent("A", {}), NewEvent("B", {})]
-    await log.append("operation-1", batch, NO_STREAM)
-    again = await log.append("operation-1", batch, NO_STREAM)
+    await log.append("job-1", batch, NO_STREAM)
+    again = await log.append("job-1", batch, NO_STREAM)
     assert again.duplicate
-    assert table(database_url, "stream_type_counts") == {"operation": 2}
+    assert table(database_url, "stream_type_counts") == {"job": 2}
 
 
 async def test_catch_up_runner_applies_and_stores_its_position(
@@ -210,7 +210,11 @@ async def test_verify_reports_a_tampered_read_model_and_rebuild_repairs_it(
             ("event_type_counts", "rebuilt only"),
         }
         rebuilt = await replay.rebuild(conn, all_projections())
-        assert rebuilt.events_replayed == {"stream_type_counts": 12, "event_type_counts": 12}
+        assert rebuilt.events_replayed == {
+            "stream_type_counts": 12,
+            "operations": 12,
+            "event_type_counts": 12,
+        }
         assert (await replay.verify(conn, all_projections())).ok
     assert table(database_url, "event_type_counts") == expected
-    assert table(database_url, "stream_type_counts") == {"operation": 12}
+    assert table(database_url, "stream_type_counts") == {"job": 12}

@@ -19,6 +19,7 @@ CODES = {
     "WorkerNotFound": "WORKER_NOT_FOUND",
     "UnknownEventType": "UNKNOWN_EVENT_TYPE",
     "CorruptHistory": "CORRUPT_HISTORY",
+    "CheckpointSequenceMismatch": "CHECKPOINT_SEQUENCE_MISMATCH",
 }
 
 

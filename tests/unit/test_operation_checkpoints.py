@@ -9,6 +9,7 @@ import pytest
 from ktrdr.domain import (
     CheckpointNotFound,
     CheckpointSaved,
+    CheckpointSequenceMismatch,
     DeleteCheckpoints,
     OperationBusy,
     OperationEvent,
@@ -231,3 +232,10 @@ def test_an_empty_list_of_sequences_is_a_validation_error() -> None:
 )
 def test_checkpoint_summary(operation_type: str, state: dict[str, Any], summary: str) -> None:
     assert checkpoint_summary(operation_type, state) == summary
+
+
+def test_a_checkpoint_written_under_the_wrong_sequence_is_refused() -> None:
+    refused = given(*running(saved(1))).when(save(t=8, sequence=3))
+    error = refused.then_refused(CheckpointSequenceMismatch)
+    assert (error.sequence, error.expected) == (3, 2)
+    given(*running(saved(1))).when(save(t=8, sequence=2)).then(saved(2, t=8, state={"epoch": 1}))

@@ -1,0 +1,35 @@
+"""What route handlers receive: the System built by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from psycopg import AsyncConnection
+
+from ktrdr.api.bootstrap import System
+
+SystemDep = NamedDependency[System]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def provide_system(state: State) -> System:
+    system: System = state.system
+    return system
+
+
+async def read(
+    system: System,
+    query: Callable[Concatenate[AsyncConnection[Any], P], Awaitable[R]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """Run a read-model query on a pooled connection."""
+    async with system.pool.connection() as conn:
+        return await query(conn, *args, **kwargs)
+
+
+__all__ = ["System", "SystemDep", "provide_system", "read"]

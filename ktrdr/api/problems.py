@@ -1,0 +1,114 @@
+"""Errors as application/problem+json with a stable ``code`` — never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from ktrdr.domain.errors import DomainError
+from ktrdr.eventlog import ConcurrencyError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_CODE: dict[str, int] = {
+    "OPERATION_NOT_FOUND": 404,
+    "CHECKPOINT_NOT_FOUND": 404,
+    "WORKER_NOT_FOUND": 404,
+    "OPERATION_NOT_RESUMABLE": 409,
+    "OPERATION_NOT_CLAIMABLE": 409,
+    "OPERATION_NOT_CANCELLABLE": 409,
+    "OPERATION_BUSY": 409,
+    "OPERATION_ALREADY_EXISTS": 409,
+    "STALE_ATTEMPT": 409,
+    "CONCURRENT_MODIFICATION": 409,
+    "CHECKPOINT_CORRUPTED": 409,
+    "CHECKPOINT_SEQUENCE_MISMATCH": 409,
+    "OPERATION_FINISHED": 409,
+    "VALIDATION_ERROR": 422,
+    # A stored history this code cannot read: the server's fault, not the request's.
+    "UNKNOWN_EVENT_TYPE": 500,
+    "CORRUPT_HISTORY": 500,
+}
+
+_HTTP_CODES = {
+    400: "VALIDATION_ERROR",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[Any]:
+    body = {"type": "about:blank", "status": status, "title": title, "detail": detail, "code": code}
+    body.update(extra)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _title(code: str) -> str:
+    return code.replace("_", " ").capitalize()
+
+
+def domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    status = STATUS_BY_CODE.get(exc.code, 409)
+    extra: dict[str, Any] = {}
+    errors = getattr(exc, "errors", None)
+    if errors:
+        extra["errors"] = errors
+    return problem(status, exc.code, _title(exc.code), exc.detail, **extra)
+
+
+def concurrency_error(_: Request[Any, Any, Any], exc: ConcurrencyError) -> Response[Any]:
+    return problem(
+        409,
+        "CONCURRENT_MODIFICATION",
+        "Concurrent modification",
+        f"{exc}; another request changed it first — reload and retry",
+    )
+
+
+def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    detail = exc.detail or "the request is malformed"
+    if errors:
+        detail = (
+            "; ".join(
+                f"{e.get('key') or e.get('source') or 'body'}: {e.get('message')}"
+                for e in errors
+                if isinstance(e, dict)
+            )
+            or detail
+        )
+    return problem(400, "VALIDATION_ERROR", "Validation error", detail, errors=errors)
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+    return problem(exc.status_code, code, _title(code), exc.detail)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "Internal error",
+        "the server failed to handle this request; its log has the details",
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error,
+    ConcurrencyError: concurrency_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "problem"]

@@ -1,0 +1,1 @@
+"""REST route handlers: parse, build a command, dispatch, map the result."""

@@ -1,0 +1,87 @@
+"""/api/v1/checkpoints: the latest checkpoint per operation, its history, stats, cleanup."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from ktrdr.api.deps import SystemDep, read
+from ktrdr.api.schemas import CheckpointTypeName, OperationTypeName, operation_id
+from ktrdr.domain import CheckpointNotFound, OperationNotFound
+from ktrdr.handlers import operations as use_cases
+from ktrdr.handlers.cleanup import run_cleanup
+from ktrdr.projections import views
+
+
+class CheckpointsController(Controller):
+    path = "/checkpoints"
+    tags = ["checkpoints"]
+
+    @get("/")
+    async def list_checkpoints(
+        self,
+        system: SystemDep,
+        operation_type: FromQuery[OperationTypeName | None] = None,
+        checkpoint_type: FromQuery[CheckpointTypeName | None] = None,
+        older_than_days: Annotated[float | None, QueryParameter(gt=0)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        items, total = await read(
+            system,
+            views.list_checkpoints,
+            now=system.bus.clock(),
+            operation_type=operation_type,
+            checkpoint_type=checkpoint_type,
+            older_than_days=older_than_days,
+            limit=limit,
+            offset=offset,
+        )
+        return {"items": items, "total": total}
+
+    @get("/stats")
+    async def checkpoint_stats(self, system: SystemDep) -> dict[str, Any]:
+        return await read(system, views.checkpoint_stats)
+
+    @post("/cleanup", status_code=HTTP_200_OK)
+    async def cleanup(
+        self, system: SystemDep, max_age_days: Annotated[float | None, QueryParameter(ge=1)] = None
+    ) -> dict[str, Any]:
+        report = await run_cleanup(
+            system.bus,
+            system.pool,
+            system.artifacts,
+            max_age_days=max_age_days or system.settings.checkpoint_max_age_days,
+            now=system.bus.clock(),
+        )
+        return report.as_json()
+
+    @get("/{op_id:str}")
+    async def get_checkpoint(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
+        op = operation_id(op_id)
+        found = await read(system, views.get_checkpoint, op)
+        if found is None:
+            await _must_exist(system, op)
+            raise CheckpointNotFound(op)
+        return found
+
+    @get("/{op_id:str}/history")
+    async def checkpoint_history(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
+        op = operation_id(op_id)
+        await _must_exist(system, op)
+        items = await read(system, views.checkpoint_history, op)
+        return {"operation_id": op, "items": items, "total": len(items)}
+
+    @delete("/{op_id:str}", status_code=HTTP_200_OK)
+    async def delete_checkpoints(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
+        op = operation_id(op_id)
+        deleted = await use_cases.delete_checkpoints(system.bus, system.artifacts, op)
+        return {"operation_id": op, "deleted_sequences": deleted}
+
+
+async def _must_exist(system: SystemDep, op: str) -> None:
+    if await read(system, views.get_operation, op) is None:
+        raise OperationNotFound(op)

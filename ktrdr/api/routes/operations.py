@@ -1,0 +1,120 @@
+"""/api/v1/operations: create, list, show, cancel, resume, and the raw event stream."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from ktrdr.api.deps import System, SystemDep, read
+from ktrdr.api.schemas import (
+    CreateOperationRequest,
+    OperationTypeName,
+    ResumeRequest,
+    Status,
+    operation_id,
+)
+from ktrdr.domain import OperationNotFound, checkpoint_summary, operation_stream
+from ktrdr.handlers import operations as use_cases
+from ktrdr.projections import views
+
+
+async def _operation(system: System, op_id: str) -> dict[str, Any]:
+    found = await read(system, views.get_operation, op_id)
+    if found is None:
+        raise OperationNotFound(op_id)
+    return found
+
+
+class OperationsController(Controller):
+    path = "/operations"
+    tags = ["operations"]
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def create_operation(
+        self, system: SystemDep, data: JSONBody[CreateOperationRequest]
+    ) -> dict[str, Any]:
+        state = await use_cases.create_operation(
+            system.bus,
+            data.operation_type,
+            data.params,
+            parent_operation_id=data.parent_operation_id,
+            keep_checkpoints=data.keep_checkpoints,
+        )
+        return await _operation(system, state.operation_id)
+
+    @get("/")
+    async def list_operations(
+        self,
+        system: SystemDep,
+        status: FromQuery[Status | None] = None,
+        operation_type: FromQuery[OperationTypeName | None] = None,
+        resumable: FromQuery[bool | None] = None,
+        parent_operation_id: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        items, total = await read(
+            system,
+            views.list_operations,
+            status=status,
+            operation_type=operation_type,
+            resumable=resumable,
+            parent_operation_id=operation_id(parent_operation_id) if parent_operation_id else None,
+            limit=limit,
+            offset=offset,
+        )
+        return {"items": items, "total": total}
+
+    @get("/{op_id:str}")
+    async def get_operation(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
+        return await _operation(system, operation_id(op_id))
+
+    @post("/{op_id:str}/cancel", status_code=HTTP_200_OK)
+    async def cancel_operation(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
+        state = await use_cases.cancel_operation(system.bus, operation_id(op_id))
+        return await _operation(system, state.operation_id)
+
+    @post("/{op_id:str}/resume", status_code=HTTP_200_OK)
+    async def resume_operation(
+        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[ResumeRequest | None] = None
+    ) -> dict[str, Any]:
+        sequence = data.checkpoint_sequence if data else None
+        state, checkpoint = await use_cases.resume_operation(
+            system.bus, operation_id(op_id), sequence
+        )
+        return {
+            "operation_id": state.operation_id,
+            "status": str(state.status),
+            "resumed_from": {
+                "sequence": checkpoint.sequence,
+                "checkpoint_type": str(checkpoint.checkpoint_type),
+                "created_at": checkpoint.created_at.isoformat(),
+                "summary": checkpoint_summary(state.operation_type, checkpoint.state),
+            },
+        }
+
+    @get("/{op_id:str}/events")
+    async def operation_events(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
+        op = operation_id(op_id)
+        events = await system.event_log.read_stream(operation_stream(op))
+        if not events:
+            raise OperationNotFound(op)
+        return {
+            "operation_id": op,
+            "items": [
+                {
+                    "global_position": e.global_position,
+                    "stream_version": e.stream_version,
+                    "event_id": str(e.event_id),
+                    "event_type": e.event_type,
+                    "schema_version": e.schema_version,
+                    "data": e.data,
+                    "metadata": e.metadata,
+                    "recorded_at": e.recorded_at.isoformat(),
+                }
+                for e in events
+            ],
+        }

@@ -1,0 +1,87 @@
+"""Operation use cases beyond the generic bus path: ids, resume answers, artifact removal."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ktrdr.artifacts import ArtifactStore
+from ktrdr.domain import (
+    CheckpointNotFound,
+    CreateOperation,
+    DeleteCheckpoints,
+    OperationNotFound,
+    RequestCancellation,
+    ResumeOperation,
+    ResumeRequested,
+)
+from ktrdr.domain.operation import CheckpointInfo, OperationState
+from ktrdr.handlers.bus import CommandBus
+
+
+async def create_operation(
+    bus: CommandBus,
+    operation_type: str,
+    params: Mapping[str, Any],
+    *,
+    parent_operation_id: str | None = None,
+    keep_checkpoints: bool = False,
+    actor: str = "user",
+) -> OperationState:
+    command = CreateOperation(
+        operation_id=str(uuid.uuid4()),
+        at=bus.clock(),
+        operation_type=operation_type,
+        params=dict(params),
+        parent_operation_id=parent_operation_id,
+        keep_checkpoints=keep_checkpoints,
+    )
+    state, _ = await bus.operation(command, actor=actor)
+    assert state is not None
+    return state
+
+
+async def cancel_operation(bus: CommandBus, operation_id: str) -> OperationState:
+    state, _ = await bus.operation(RequestCancellation(operation_id=operation_id, at=bus.clock()))
+    assert state is not None
+    return state
+
+
+async def resume_operation(
+    bus: CommandBus, operation_id: str, checkpoint_sequence: int | None = None
+) -> tuple[OperationState, CheckpointInfo]:
+    command = ResumeOperation(
+        operation_id=operation_id, at=bus.clock(), checkpoint_sequence=checkpoint_sequence
+    )
+    state, events = await bus.operation(command)
+    assert state is not None
+    [requested] = [e for e in events if isinstance(e, ResumeRequested)]
+    return state, state.checkpoints[requested.from_sequence]
+
+
+async def delete_checkpoints(
+    bus: CommandBus,
+    store: ArtifactStore,
+    operation_id: str,
+    sequences: Sequence[int] | None = None,
+    *,
+    reason: str = "manual",
+) -> list[int]:
+    """Append CheckpointDeleted, then remove the artifact sets (the event is the commit;
+    a removal that fails leaves an orphan directory for cleanup, never a dangling event)."""
+    command = DeleteCheckpoints(
+        operation_id=operation_id,
+        at=bus.clock(),
+        sequences=tuple(sequences) if sequences else None,
+        reason=reason,
+    )
+    before = await bus.states.operation(operation_id)
+    if before is None:
+        raise OperationNotFound(operation_id)
+    _, events = await bus.operation(command)
+    deleted = [seq for e in events for seq in getattr(e, "sequences", ())]
+    if not deleted:
+        raise CheckpointNotFound(operation_id, sequences or (), before.checkpoints)
+    store.delete(operation_id, deleted)
+    return deleted

@@ -1,0 +1,218 @@
+"""Operation and checkpoint read models, folded with the domain's own ``evolve`` (inline)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
+
+from ktrdr.domain import (
+    CheckpointDeleted,
+    CheckpointSaved,
+    OperationEvent,
+    checkpoint_summary,
+    from_payload,
+)
+from ktrdr.domain.operation import CheckpointInfo, OperationState, evolve, latest_checkpoint
+from ktrdr.eventlog import RecordedEvent
+from ktrdr.projections.base import Mode, Tables
+
+STATE = TypeAdapter(OperationState)
+OPERATION_PREFIX = "operation-"
+
+_LOAD_STATE = sql.SQL("SELECT state FROM {operations} WHERE operation_id = %(id)s")
+_UPSERT_OPERATION = sql.SQL(
+    """
+INSERT INTO {operations} (operation_id, operation_type, status, params, parent_operation_id,
+    progress, attempt, worker_id, created_at, started_at, completed_at, error, result,
+    checkpoint, resumable, cancellation_requested, stream_version, state)
+VALUES (%(operation_id)s, %(operation_type)s, %(status)s, %(params)s, %(parent_operation_id)s,
+    %(progress)s, %(attempt)s, %(worker_id)s, %(created_at)s, %(started_at)s, %(completed_at)s,
+    %(error)s, %(result)s, %(checkpoint)s, %(resumable)s, %(cancellation_requested)s,
+    %(stream_version)s, %(state)s)
+ON CONFLICT (operation_id) DO UPDATE SET
+    status = EXCLUDED.status, progress = EXCLUDED.progress, attempt = EXCLUDED.attempt,
+    worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at,
+    completed_at = EXCLUDED.completed_at, error = EXCLUDED.error, result = EXCLUDED.result,
+    checkpoint = EXCLUDED.checkpoint, resumable = EXCLUDED.resumable,
+    cancellation_requested = EXCLUDED.cancellation_requested,
+    stream_version = EXCLUDED.stream_version, state = EXCLUDED.state
+"""
+)
+_INSERT_HISTORY = sql.SQL(
+    """
+INSERT INTO {history} (operation_id, sequence, operation_type, checkpoint_type, state,
+    artifacts_path, artifacts, state_size_bytes, artifacts_size_bytes, attempt, worker_id,
+    created_at)
+VALUES (%(operation_id)s, %(sequence)s, %(operation_type)s, %(checkpoint_type)s, %(state)s,
+    %(artifacts_path)s, %(artifacts)s, %(state_size_bytes)s, %(artifacts_size_bytes)s,
+    %(attempt)s, %(worker_id)s, %(created_at)s)
+"""
+)
+_DELETE_HISTORY = sql.SQL(
+    "DELETE FROM {history} WHERE operation_id = %(id)s AND sequence = ANY(%(sequences)s)"
+)
+_UPSERT_LATEST = sql.SQL(
+    """
+INSERT INTO {latest} (operation_id, sequence, operation_type, checkpoint_type, state,
+    artifacts_path, artifacts, state_size_bytes, artifacts_size_bytes, created_at, updated_at)
+VALUES (%(operation_id)s, %(sequence)s, %(operation_type)s, %(checkpoint_type)s, %(state)s,
+    %(artifacts_path)s, %(artifacts)s, %(state_size_bytes)s, %(artifacts_size_bytes)s,
+    %(created_at)s, %(updated_at)s)
+ON CONFLICT (operation_id) DO UPDATE SET
+    sequence = EXCLUDED.sequence, checkpoint_type = EXCLUDED.checkpoint_type,
+    state = EXCLUDED.state, artifacts_path = EXCLUDED.artifacts_path,
+    artifacts = EXCLUDED.artifacts, state_size_bytes = EXCLUDED.state_size_bytes,
+    artifacts_size_bytes = EXCLUDED.artifacts_size_bytes, created_at = EXCLUDED.created_at,
+    updated_at = EXCLUDED.updated_at
+"""
+)
+_DELETE_LATEST = sql.SQL("DELETE FROM {latest} WHERE operation_id = %(id)s")
+
+
+def domain_event(event: RecordedEvent) -> OperationEvent:
+    return from_payload(event.event_type, event.schema_version, event.data)  # type: ignore[return-value]
+
+
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+def dump_state(state: OperationState) -> dict[str, Any]:
+    return json.loads(STATE.dump_json(state))  # type: ignore[no-any-return]
+
+
+def load_state(data: Any) -> OperationState:
+    return STATE.validate_python(data)
+
+
+def checkpoint_brief(state: OperationState) -> dict[str, Any] | None:
+    latest = latest_checkpoint(state)
+    if latest is None:
+        return None
+    return {
+        "sequence": latest.sequence,
+        "checkpoint_type": str(latest.checkpoint_type),
+        "created_at": latest.created_at.isoformat(),
+        "summary": checkpoint_summary(state.operation_type, latest.state),
+    }
+
+
+def _operation_row(state: OperationState) -> dict[str, Any]:
+    dumped = dump_state(state)
+    return {
+        "operation_id": state.operation_id,
+        "operation_type": str(state.operation_type),
+        "status": str(state.status),
+        "params": Jsonb(dumped["params"]),
+        "parent_operation_id": state.parent_operation_id,
+        "progress": _json(dumped["progress"]),
+        "attempt": state.attempt,
+        "worker_id": state.worker_id,
+        "created_at": state.created_at,
+        "started_at": state.started_at,
+        "completed_at": state.completed_at,
+        "error": _json(dumped["error"]),
+        "result": _json(dumped["result"]),
+        "checkpoint": _json(checkpoint_brief(state)),
+        "resumable": state.resumable,
+        "cancellation_requested": state.cancellation_requested,
+        "stream_version": state.version,
+        "state": Jsonb(dumped),
+    }
+
+
+def _checkpoint_row(state: OperationState, info: CheckpointInfo) -> dict[str, Any]:
+    return {
+        "operation_id": state.operation_id,
+        "sequence": info.sequence,
+        "operation_type": str(state.operation_type),
+        "checkpoint_type": str(info.checkpoint_type),
+        "state": Jsonb(info.state),
+        "artifacts_path": info.artifacts_path,
+        "artifacts": Jsonb([a.model_dump(mode="json") for a in info.artifacts]),
+        "state_size_bytes": info.state_size_bytes,
+        "artifacts_size_bytes": info.artifacts_size_bytes,
+        "attempt": info.attempt,
+        "worker_id": info.worker_id,
+        "created_at": info.created_at,
+    }
+
+
+def _by_stream(events: Iterable[RecordedEvent]) -> dict[str, list[RecordedEvent]]:
+    streams: dict[str, list[RecordedEvent]] = {}
+    for event in events:
+        if event.stream_id.startswith(OPERATION_PREFIX):
+            streams.setdefault(event.stream_id, []).append(event)
+    return streams
+
+
+class OperationsProjection:
+    """``operations`` (one row per operation), ``checkpoint_history`` (every live checkpoint)
+    and ``checkpoints`` (the latest live one per operation)."""
+
+    name = "operations"
+    mode = Mode.INLINE
+    tables: tuple[str, ...] = ("operations", "checkpoint_history", "checkpoints")
+
+    async def apply(
+        self, conn: AsyncConnection[Any], events: Sequence[RecordedEvent], tables: Tables
+    ) -> None:
+        for stream_events in _by_stream(events).values():
+            await self._apply_stream(conn, stream_events, tables)
+
+    async def _apply_stream(
+        self, conn: AsyncConnection[Any], events: list[RecordedEvent], tables: Tables
+    ) -> None:
+        operation_id = events[0].stream_id[len(OPERATION_PREFIX) :]
+        state = await self._load(conn, operation_id, tables)
+        checkpoints_changed_at = None
+        for recorded in events:
+            event = domain_event(recorded)
+            state = evolve(state, event)
+            if isinstance(event, CheckpointSaved):
+                info = state.checkpoints[event.sequence]
+                query = _INSERT_HISTORY.format(history=tables["checkpoint_history"])
+                await conn.execute(query, _checkpoint_row(state, info))
+                checkpoints_changed_at = event.at
+            elif isinstance(event, CheckpointDeleted):
+                query = _DELETE_HISTORY.format(history=tables["checkpoint_history"])
+                await conn.execute(query, {"id": operation_id, "sequences": list(event.sequences)})
+                checkpoints_changed_at = event.at
+        assert state is not None
+        await conn.execute(
+            _UPSERT_OPERATION.format(operations=tables["operations"]), _operation_row(state)
+        )
+        if checkpoints_changed_at is not None:
+            await self._write_latest(conn, state, checkpoints_changed_at, tables)
+
+    async def _load(
+        self, conn: AsyncConnection[Any], operation_id: str, tables: Tables
+    ) -> OperationState | None:
+        cur = await conn.execute(
+            _LOAD_STATE.format(operations=tables["operations"]), {"id": operation_id}
+        )
+        row = await cur.fetchone()
+        return None if row is None else load_state(row[0])
+
+    async def _write_latest(
+        self,
+        conn: AsyncConnection[Any],
+        state: OperationState,
+        changed_at: datetime,
+        tables: Tables,
+    ) -> None:
+        latest = latest_checkpoint(state)
+        if latest is None:
+            query = _DELETE_LATEST.format(latest=tables["checkpoints"])
+            await conn.execute(query, {"id": state.operation_id})
+            return
+        row = _checkpoint_row(state, latest)
+        row.pop("attempt"), row.pop("worker_id")
+        row["updated_at"] = changed_at
+        await conn.execute(_UPSERT_LATEST.format(latest=tables["checkpoints"]), row)

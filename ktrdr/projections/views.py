@@ -1,0 +1,204 @@
+"""Read-side queries over the read models, shaped as the API returns them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, LiteralString
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+
+from ktrdr.projections import queries
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def operation_json(row: dict[str, Any]) -> dict[str, Any]:
+    progress = row["progress"] or {}
+    return {
+        "operation_id": row["operation_id"],
+        "operation_type": row["operation_type"],
+        "status": row["status"],
+        "params": row["params"],
+        "parent_operation_id": row["parent_operation_id"],
+        "progress": {
+            "percentage": progress.get("percentage", 0.0),
+            "current_step": progress.get("current_step"),
+            "message": progress.get("message"),
+            "details": progress.get("details", {}),
+        },
+        "attempt": row["attempt"],
+        "worker_id": row["worker_id"],
+        "created_at": _iso(row["created_at"]),
+        "started_at": _iso(row["started_at"]),
+        "completed_at": _iso(row["completed_at"]),
+        "error": row["error"],
+        "result": row["result"],
+        "checkpoint": row["checkpoint"],
+        "resumable": row["resumable"],
+        "cancellation_requested": row["cancellation_requested"],
+    }
+
+
+def checkpoint_json(row: dict[str, Any], *, with_state: bool = True) -> dict[str, Any]:
+    out = {
+        "operation_id": row["operation_id"],
+        "sequence": row["sequence"],
+        "operation_type": row["operation_type"],
+        "checkpoint_type": row["checkpoint_type"],
+        "artifacts_path": row["artifacts_path"],
+        "artifacts": row["artifacts"],
+        "state_size_bytes": row["state_size_bytes"],
+        "artifacts_size_bytes": row["artifacts_size_bytes"],
+        "total_size_bytes": row["state_size_bytes"] + row["artifacts_size_bytes"],
+        "created_at": _iso(row["created_at"]),
+    }
+    if with_state:
+        out["state"] = row["state"]
+    return out
+
+
+def _where(filters: list[sql.Composable]) -> sql.Composable:
+    if not filters:
+        return sql.SQL("")
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters)
+
+
+async def _page(
+    conn: AsyncConnection[Any],
+    table: LiteralString,
+    columns: LiteralString,
+    filters: list[sql.Composable],
+    params: dict[str, Any],
+    order: LiteralString,
+) -> tuple[list[dict[str, Any]], int]:
+    count, select = queries.page(table, columns, _where(filters), order)
+    cur = await conn.execute(count, params)
+    total_row = await cur.fetchone()
+    async with conn.cursor(row_factory=dict_row) as rows:
+        await rows.execute(select, params)
+        items = await rows.fetchall()
+    return items, int(total_row[0]) if total_row else 0
+
+
+async def list_operations(
+    conn: AsyncConnection[Any],
+    *,
+    status: str | None = None,
+    operation_type: str | None = None,
+    resumable: bool | None = None,
+    parent_operation_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    filters: list[sql.Composable] = []
+    if status is not None:
+        filters.append(sql.SQL("status = %(status)s"))
+    if operation_type is not None:
+        filters.append(sql.SQL("operation_type = %(operation_type)s"))
+    if resumable is not None:
+        filters.append(sql.SQL("resumable = %(resumable)s"))
+    if parent_operation_id is not None:
+        filters.append(sql.SQL("parent_operation_id = %(parent)s"))
+    params = {
+        "status": status,
+        "operation_type": operation_type,
+        "resumable": resumable,
+        "parent": parent_operation_id,
+        "limit": limit,
+        "offset": offset,
+    }
+    rows, total = await _page(
+        conn,
+        "operations",
+        queries.OPERATION_COLUMNS,
+        filters,
+        params,
+        "created_at DESC, operation_id",
+    )
+    return [operation_json(r) for r in rows], total
+
+
+async def get_operation(conn: AsyncConnection[Any], operation_id: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            queries.GET_OPERATION,
+            {"id": operation_id},
+        )
+        row = await cur.fetchone()
+    return None if row is None else operation_json(row)
+
+
+async def list_checkpoints(
+    conn: AsyncConnection[Any],
+    *,
+    now: datetime,
+    operation_type: str | None = None,
+    checkpoint_type: str | None = None,
+    older_than_days: float | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    filters: list[sql.Composable] = []
+    if operation_type is not None:
+        filters.append(sql.SQL("operation_type = %(operation_type)s"))
+    if checkpoint_type is not None:
+        filters.append(sql.SQL("checkpoint_type = %(checkpoint_type)s"))
+    if older_than_days is not None:
+        filters.append(sql.SQL("created_at < %(before)s"))
+    params = {
+        "operation_type": operation_type,
+        "checkpoint_type": checkpoint_type,
+        "before": now - timedelta(days=older_than_days or 0),
+        "limit": limit,
+        "offset": offset,
+    }
+    rows, total = await _page(
+        conn,
+        "checkpoints",
+        queries.CHECKPOINT_COLUMNS,
+        filters,
+        params,
+        "created_at DESC, operation_id",
+    )
+    return [checkpoint_json(r, with_state=False) for r in rows], total
+
+
+async def get_checkpoint(conn: AsyncConnection[Any], operation_id: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            queries.GET_CHECKPOINT,
+            {"id": operation_id},
+        )
+        row = await cur.fetchone()
+    return None if row is None else checkpoint_json(row)
+
+
+async def checkpoint_history(conn: AsyncConnection[Any], operation_id: str) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            queries.CHECKPOINT_HISTORY,
+            {"id": operation_id},
+        )
+        rows = await cur.fetchall()
+    return [
+        {**checkpoint_json(r), "attempt": r["attempt"], "worker_id": r["worker_id"]} for r in rows
+    ]
+
+
+async def checkpoint_stats(conn: AsyncConnection[Any]) -> dict[str, Any]:
+    cur = await conn.execute(queries.CHECKPOINT_STATS)
+    row = await cur.fetchone()
+    assert row is not None
+    cur = await conn.execute(queries.CHECKPOINT_STATS_BY_TYPE)
+    by_type = {kind: count for kind, count in await cur.fetchall()}
+    return {
+        "total_checkpoints": row[0],
+        "total_size_bytes": int(row[1]),
+        "state_size_bytes": int(row[2]),
+        "artifacts_size_bytes": int(row[3]),
+        "oldest_checkpoint": _iso(row[4]),
+        "by_type": by_type,
+    }
