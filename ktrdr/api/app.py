@@ -17,6 +17,8 @@ from ktrdr.api.deps import SystemDep, provide_system
 from ktrdr.api.problems import EXCEPTION_HANDLERS
 from ktrdr.api.routes.checkpoints import CheckpointsController
 from ktrdr.api.routes.operations import OperationsController
+from ktrdr.api.routes.worker_writes import WorkerWritesController
+from ktrdr.api.routes.workers import WorkersController
 from ktrdr.config import Settings
 from ktrdr.handlers.bus import Clock, utc_now
 
@@ -36,9 +38,7 @@ async def health(system: SystemDep) -> dict[str, Any]:
         "status": "ok" if database_ok else "degraded",
         "version": __version__,
         "database": {"reachable": database_ok},
-        "processors": {
-            r.projection.name: "active" if r.active else "standby" for r in system.runners
-        },
+        "processors": system.processor_states(),
     }
 
 
@@ -61,7 +61,13 @@ def create_app(
 
     api = Router(
         path="/api/v1",
-        route_handlers=[health, OperationsController, CheckpointsController],
+        route_handlers=[
+            health,
+            OperationsController,
+            WorkerWritesController,
+            CheckpointsController,
+            WorkersController,
+        ],
         dependencies={"system": Provide(provide_system, sync_to_thread=False)},
     )
     return Litestar(

@@ -16,6 +16,8 @@ from ktrdr.artifacts import ArtifactStore
 from ktrdr.config import Settings
 from ktrdr.eventlog import PostgresEventLog
 from ktrdr.handlers.bus import Clock, CommandBus, utc_now
+from ktrdr.handlers.orphans import OrphanDetector
+from ktrdr.handlers.singleton import SingletonProcessor
 from ktrdr.handlers.states import ReadModelStates
 from ktrdr.projections.base import BoundInline
 from ktrdr.projections.registry import catch_up_projections, inline_projections
@@ -33,6 +35,13 @@ class System:
     bus: CommandBus
     artifacts: ArtifactStore
     runners: list[CatchUpRunner] = field(default_factory=list)
+    processors: list[SingletonProcessor] = field(default_factory=list)
+    orphans: OrphanDetector | None = None
+
+    def processor_states(self) -> dict[str, str]:
+        states = {r.projection.name: "active" if r.active else "standby" for r in self.runners}
+        states.update({p.name: "active" if p.active else "standby" for p in self.processors})
+        return states
 
 
 def prepare_database(settings: Settings, *, migrate: bool = True) -> str:
@@ -73,15 +82,38 @@ async def bootstrap(
         await pool.close()
 
 
+ORPHAN_CHECK_SECONDS = 0.5
+"""How often the orphan detector looks: detection lands within timeout + this + a commit."""
+
+
 @contextlib.asynccontextmanager
 async def processors(system: System, *, poll_interval: float = 1.0) -> AsyncIterator[None]:
-    """Run the catch-up projections (and later the processors) for the lifetime of the block."""
+    """Run the catch-up projections and the processors for the lifetime of the block.
+
+    Each processor is active in one backend replica at a time (advisory locks).
+    """
     stop = asyncio.Event()
+    settings = system.settings
     system.runners = [
         CatchUpRunner(system.database_url, p, poll_interval=poll_interval)
         for p in catch_up_projections()
     ]
+    system.orphans = OrphanDetector(
+        system.bus,
+        system.pool,
+        timeout_seconds=settings.orphan_timeout_seconds,
+        started_at=system.bus.clock(),
+    )
+    system.processors = [
+        SingletonProcessor(
+            "orphan_detector",
+            system.database_url,
+            system.orphans.tick,
+            interval=min(ORPHAN_CHECK_SECONDS, settings.orphan_timeout_seconds / 4),
+        ),
+    ]
     tasks = [asyncio.create_task(r.run(stop), name=r.projection.name) for r in system.runners]
+    tasks += [asyncio.create_task(p.run(stop), name=p.name) for p in system.processors]
     try:
         yield
     finally:

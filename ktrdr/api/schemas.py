@@ -38,3 +38,62 @@ def operation_id(raw: str) -> str:
             f"malformed operation id {raw[:80]!r}: expected a UUID such as"
             " 3f2b8c1e-0d4a-4c47-9a55-6f1e2d3c4b5a"
         ) from None
+
+
+class ArtifactBody(Body):
+    name: str
+    size: int = Field(ge=0)
+    sha256: str
+
+
+class RegisterWorkerRequest(Body):
+    worker_id: str | None = None
+    worker_type: Literal["training", "backtesting"]
+    host: str
+    pid: int = Field(ge=0)
+    capabilities: list[str] = Field(default_factory=list)
+    version: str
+    current_operation_id: str | None = None
+    current_attempt: int | None = Field(default=None, ge=1)
+
+
+class HeartbeatRequest(Body):
+    operation_id: str | None = None
+    attempt: int | None = Field(default=None, ge=1)
+
+
+class ClaimRequest(Body):
+    wait_seconds: float = Field(default=10.0, ge=0, le=60)
+
+
+class WorkerWrite(Body):
+    worker_id: str
+    attempt: int = Field(ge=1)
+
+
+class ProgressRequest(WorkerWrite):
+    percentage: float = Field(ge=0, le=100)
+    current_step: str = ""
+    message: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CheckpointRequest(WorkerWrite):
+    sequence: int | None = Field(default=None, ge=1)
+    checkpoint_type: CheckpointTypeName
+    state: dict[str, Any]
+    artifacts_path: str | None = None
+    artifacts: list[ArtifactBody] = Field(default_factory=list)
+    artifacts_size_bytes: int = Field(default=0, ge=0)
+
+
+class CompleteRequest(WorkerWrite):
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailRequest(WorkerWrite):
+    message: str
+
+
+class CancelledRequest(WorkerWrite):
+    reason: Literal["cancellation", "shutdown"]

@@ -12,6 +12,7 @@ from ktrdr.domain.operation import OperationState, fold
 from ktrdr.domain.worker import WorkerState, fold_worker
 from ktrdr.eventlog import EventLog, RecordedEvent
 from ktrdr.projections.operations import load_state
+from ktrdr.projections.workers import load_worker_state
 
 
 def _operation_events(events: list[RecordedEvent]) -> list[OperationEvent]:
@@ -47,6 +48,9 @@ class StreamStates(States):
 _SNAPSHOT = "SELECT state FROM operations WHERE operation_id = %(id)s"
 
 
+_WORKER_SNAPSHOT = "SELECT state FROM workers WHERE worker_id = %(id)s"
+
+
 class ReadModelStates(States):
     """Starts from the inline read model's snapshot and folds only what came after it."""
 
@@ -62,3 +66,12 @@ class ReadModelStates(States):
         after = 1 if state is None else state.version + 1
         events = await self.event_log.read_stream(operation_stream(operation_id), after)
         return fold(_operation_events(events), state)
+
+    async def worker(self, worker_id: str) -> WorkerState | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_WORKER_SNAPSHOT, {"id": worker_id})
+            row = await cur.fetchone()
+        state = None if row is None else load_worker_state(row[0])
+        after = 1 if state is None else state.version + 1
+        events = await self.event_log.read_stream(worker_stream(worker_id), after)
+        return fold_worker(_worker_events(events), state)

@@ -104,3 +104,21 @@ def page(
         + sql.SQL(" ORDER BY " + order + " LIMIT %(limit)s OFFSET %(offset)s")
     )
     return count, select
+
+
+# A worker is busy with the running operation it claimed last (the operations read
+# model knows; the liveness row only echoes what the worker reported).
+LIST_WORKERS: LiteralString = """
+SELECT w.worker_id, w.worker_type, w.status, w.host, w.pid, w.version, w.capabilities,
+       w.registered_at, l.last_heartbeat_at,
+       o.operation_id::text AS current_operation_id, o.attempt AS current_attempt
+FROM workers w
+LEFT JOIN worker_liveness l ON l.worker_id = w.worker_id
+LEFT JOIN LATERAL (
+    SELECT operation_id, attempt FROM operations
+    WHERE worker_id = w.worker_id AND status = 'running'
+    ORDER BY created_at DESC LIMIT 1
+) o ON true
+WHERE %(all)s OR w.status <> 'deregistered'
+ORDER BY w.worker_type, w.worker_id
+"""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from ktrdr.projections.base import Mode, Projection
 from ktrdr.projections.counts import EventTypeCounts, StreamTypeCounts
 from ktrdr.projections.operations import OperationsProjection
+from ktrdr.projections.workers import WorkersProjection
 
 
 def all_projections() -> list[Projection]:
-    return [StreamTypeCounts(), OperationsProjection(), EventTypeCounts()]
+    return [StreamTypeCounts(), OperationsProjection(), WorkersProjection(), EventTypeCounts()]
 
 
 def inline_projections() -> list[Projection]:

@@ -202,3 +202,42 @@ async def checkpoint_stats(conn: AsyncConnection[Any]) -> dict[str, Any]:
         "oldest_checkpoint": _iso(row[4]),
         "by_type": by_type,
     }
+
+
+async def list_workers(
+    conn: AsyncConnection[Any],
+    *,
+    now: datetime,
+    lost_after_seconds: float,
+    include_deregistered: bool = False,
+) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(queries.LIST_WORKERS, {"all": include_deregistered})
+        rows = await cur.fetchall()
+    return [_worker_json(r, now, lost_after_seconds) for r in rows]
+
+
+def _worker_json(row: dict[str, Any], now: datetime, lost_after: float) -> dict[str, Any]:
+    seen = row["last_heartbeat_at"] or row["registered_at"]
+    age = (now - seen).total_seconds()
+    if row["status"] == "deregistered":
+        status = "deregistered"
+    elif row["status"] == "missing" or age > lost_after:
+        status = "lost"
+    elif row["current_operation_id"]:
+        status = "busy"
+    else:
+        status = "available"
+    return {
+        "worker_id": row["worker_id"],
+        "worker_type": row["worker_type"],
+        "status": status,
+        "host": row["host"],
+        "pid": row["pid"],
+        "version": row["version"],
+        "capabilities": row["capabilities"],
+        "current_operation_id": row["current_operation_id"],
+        "current_attempt": row["current_attempt"],
+        "heartbeat_age_seconds": round(age, 3),
+        "registered_at": _iso(row["registered_at"]),
+    }

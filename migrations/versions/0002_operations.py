@@ -36,6 +36,7 @@ CREATE TABLE operations (
 );
 CREATE INDEX operations_status_idx ON operations (status, operation_type);
 CREATE INDEX operations_created_idx ON operations (created_at DESC);
+CREATE INDEX operations_running_worker_idx ON operations (worker_id) WHERE status = 'running';
 CREATE INDEX operations_parent_idx ON operations (parent_operation_id)
     WHERE parent_operation_id IS NOT NULL;
 
@@ -75,16 +76,16 @@ CREATE INDEX checkpoints_created_idx ON checkpoints (created_at DESC);
 CREATE TABLE workers (
     worker_id text PRIMARY KEY,
     worker_type text NOT NULL,
+    status text NOT NULL,
     host text NOT NULL,
     pid integer NOT NULL,
     capabilities jsonb NOT NULL,
     version text NOT NULL,
     registered_at timestamptz NOT NULL,
+    missed_at timestamptz,
     deregistered_at timestamptz,
-    current_operation_id uuid,
-    current_attempt integer,
-    missed_heartbeats integer NOT NULL DEFAULT 0,
-    stream_version integer NOT NULL
+    stream_version integer NOT NULL,
+    state jsonb NOT NULL
 );
 
 -- Heartbeats are not events: they only move this row. A missed one is an event.

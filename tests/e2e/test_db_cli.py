@@ -100,14 +100,17 @@ def test_serve_answers_health_and_stops_on_sigterm(database_url: str) -> None:
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
                 body = response.json()
-                if body["processors"].get("event_type_counts") == "active":
+                if set(body["processors"].values()) == {"active"}:
                     break
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
         assert body is not None, "server never answered"
         assert body["status"] == "ok" and body["database"] == {"reachable": True}
-        assert body["processors"] == {"event_type_counts": "active"}
+        assert body["processors"] == {
+            "event_type_counts": "active",
+            "orphan_detector": "active",
+        }
         schema = httpx.get(f"http://127.0.0.1:{port}/schema/openapi.json", timeout=5).json()
         assert "/api/v1/health" in schema["paths"]
     finally:

@@ -1,0 +1,130 @@
+"""/api/v1/workers: register, heartbeat, claim (long-poll), deregister, list."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from typing import Any
+
+from litestar import Controller, Response, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from ktrdr.api.deps import System, SystemDep, read
+from ktrdr.api.schemas import ClaimRequest, HeartbeatRequest, RegisterWorkerRequest
+from ktrdr.domain import RegisterWorker, checkpoint_summary
+from ktrdr.domain.operation import CheckpointInfo
+from ktrdr.handlers import workers as use_cases
+from ktrdr.projections import views
+
+
+def _standing(judged: use_cases.Standing | None) -> dict[str, Any] | None:
+    if judged is None:
+        return None
+    return {
+        "operation_id": judged.operation_id,
+        "attempt": judged.attempt,
+        "action": "continue" if judged.keep else "drop",
+        "reason": judged.reason,
+    }
+
+
+def checkpoint_for_worker(info: CheckpointInfo, operation_type: str) -> dict[str, Any]:
+    return {
+        "sequence": info.sequence,
+        "checkpoint_type": str(info.checkpoint_type),
+        "state": info.state,
+        "artifacts_path": info.artifacts_path,
+        "artifacts": [a.model_dump(mode="json") for a in info.artifacts],
+        "created_at": info.created_at.isoformat(),
+        "summary": checkpoint_summary(operation_type, info.state),
+    }
+
+
+def _settings(system: System) -> dict[str, float]:
+    return {
+        "heartbeat_interval_seconds": system.settings.heartbeat_interval_seconds,
+        "orphan_timeout_seconds": system.settings.orphan_timeout_seconds,
+    }
+
+
+class WorkersController(Controller):
+    path = "/workers"
+    tags = ["workers"]
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def register_worker(
+        self, system: SystemDep, data: JSONBody[RegisterWorkerRequest]
+    ) -> dict[str, Any]:
+        command = RegisterWorker(
+            worker_id=data.worker_id
+            or f"{data.worker_type}-{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+            at=system.bus.clock(),
+            worker_type=data.worker_type,
+            host=data.host,
+            pid=data.pid,
+            capabilities=tuple(data.capabilities),
+            version=data.version,
+            current_operation_id=data.current_operation_id,
+            current_attempt=data.current_attempt,
+        )
+        state, judged = await use_cases.register_worker(system.bus, system.pool, command)
+        return {
+            "worker_id": state.worker_id,
+            "status": str(state.status),
+            "current_operation": _standing(judged),
+            **_settings(system),
+        }
+
+    @post("/{worker_id:str}/heartbeat", status_code=HTTP_200_OK)
+    async def heartbeat(
+        self, system: SystemDep, worker_id: FromPath[str], data: JSONBody[HeartbeatRequest]
+    ) -> dict[str, Any]:
+        judged, cancel = await use_cases.heartbeat(
+            system.bus, system.pool, worker_id, data.operation_id, data.attempt
+        )
+        return {"current_operation": _standing(judged), "cancellation_requested": cancel}
+
+    @post("/{worker_id:str}/claim", status_code=HTTP_200_OK)
+    async def claim(
+        self, system: SystemDep, worker_id: FromPath[str], data: JSONBody[ClaimRequest]
+    ) -> Response[Any]:
+        claimed = await use_cases.claim_operation(
+            system.bus, system.pool, worker_id, data.wait_seconds
+        )
+        if claimed is None:
+            return Response(content=None, status_code=HTTP_204_NO_CONTENT)
+        state = claimed.state
+        kind = str(state.operation_type)
+        return Response(
+            {
+                "operation_id": state.operation_id,
+                "operation_type": kind,
+                "params": state.params,
+                "attempt": state.attempt,
+                "next_checkpoint_sequence": state.last_sequence + 1,
+                "resume_from": claimed.resume_from
+                and checkpoint_for_worker(claimed.resume_from, kind),
+                "fallbacks": [checkpoint_for_worker(c, kind) for c in claimed.fallbacks],
+            }
+        )
+
+    @delete("/{worker_id:str}", status_code=HTTP_200_OK)
+    async def deregister_worker(
+        self, system: SystemDep, worker_id: FromPath[str], reason: FromQuery[str] = "shutdown"
+    ) -> dict[str, Any]:
+        state = await use_cases.deregister_worker(system.bus, worker_id, reason)
+        return {"worker_id": state.worker_id, "status": str(state.status)}
+
+    @get("/")
+    async def list_workers(
+        self, system: SystemDep, include_deregistered: FromQuery[bool] = False
+    ) -> dict[str, Any]:
+        items = await read(
+            system,
+            views.list_workers,
+            now=system.bus.clock(),
+            lost_after_seconds=system.settings.orphan_timeout_seconds,
+            include_deregistered=include_deregistered,
+        )
+        return {"items": items, "total": len(items)}
