@@ -130,7 +130,7 @@ class ArtifactStore:
         location = relative_path(operation_id, sequence)
         if not folder.is_dir():
             raise CheckpointCorrupted(location, ["the artifact folder is missing"])
-        expected = manifest or _read_manifest(folder, location)
+        expected = manifest if manifest is not None else _read_manifest(folder, location)
         problems = _verify(folder, expected)
         if problems:
             raise CheckpointCorrupted(location, problems)
@@ -164,8 +164,8 @@ class ArtifactStore:
         if keep < 0:
             raise ValueError(f"keep must be zero or more, got {keep}")
         sequences = self.sequences(operation_id)
-        newest = set(sequences[len(sequences) - keep :]) if keep else set()
-        doomed = [s for s in sequences if s not in newest and s not in set(protect)]
+        kept = set(sequences[len(sequences) - keep :] if keep else ()) | set(protect)
+        doomed = [sequence for sequence in sequences if sequence not in kept]
         return self.delete(operation_id, doomed)
 
     def operations(self) -> list[str]:
@@ -186,7 +186,7 @@ class ArtifactStore:
         return sorted(
             int(entry.name)
             for entry in folder.iterdir()
-            if entry.name.isdigit() and entry.is_dir() and not entry.is_symlink()
+            if _is_sequence(entry.name) and entry.is_dir() and not entry.is_symlink()
         )
 
     def leftovers(
@@ -267,6 +267,11 @@ def _verify_file(folder: Path, expected: ArtifactFile) -> str | None:
             f"{expected.name} has sha256 {digest[:12]}…, the manifest says {expected.sha256[:12]}…"
         )
     return None
+
+
+def _is_sequence(name: str) -> bool:
+    """Only the canonical spelling (``7``, not ``007``) is a set's folder."""
+    return name.isdigit() and name == str(int(name)) and int(name) > 0
 
 
 def _is_operation_id(name: str) -> bool:

@@ -129,7 +129,7 @@ def test_a_failing_writer_leaves_nothing_behind(store: ArtifactStore) -> None:
 def test_retention_keeps_the_newest_and_the_protected(store: ArtifactStore) -> None:
     for sequence in range(1, 6):
         store.write(OP, sequence, files(str(sequence)))
-    assert store.retain(OP, keep=2, protect={1}) == [2, 3]
+    assert store.retain(OP, keep=2, protect=(s for s in [1])) == [2, 3]
     assert store.sequences(OP) == [1, 4, 5]
     assert store.retain(OP, keep=2, protect={1}) == []
     assert store.retain(OP, keep=0) == [1, 4, 5]
@@ -151,11 +151,13 @@ def test_delete_usage_listing_and_leftovers(store: ArtifactStore) -> None:
     crashed.mkdir()
     (crashed / "model.pt").write_bytes(b"half")
     os.utime(crashed, (1000.0, 1000.0))
-    (store.root / OP / "notes").mkdir()  # not ours: never listed, never removed
+    for foreign in ("notes", "007", "0"):  # not ours: never listed, never removed
+        (store.root / OP / foreign).mkdir()
     [leftover] = store.leftovers(now=4600.0)
     assert (leftover.kind, leftover.path, leftover.age_seconds) == ("tmp", crashed, 3600.0)
     store.remove_leftover(leftover)
     assert store.leftovers() == [] and (store.root / OP / "notes").is_dir()
+    assert store.sequences(OP) == [2]
     assert store.delete_operation(other) and store.operations() == [OP]
     assert not store.delete_operation(other)
     assert store.disk_usage(other) == 0

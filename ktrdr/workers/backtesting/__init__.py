@@ -1,0 +1,13 @@
+"""The backtesting workload (operation type ``backtesting``)."""
+
+from ktrdr.workers.backtesting.errors import CheckpointMismatch
+from ktrdr.workers.backtesting.params import BacktestParams, InvalidBacktestParams
+from ktrdr.workers.backtesting.workload import BacktestingWorkload, ModelLoader
+
+__all__ = [
+    "BacktestParams",
+    "BacktestingWorkload",
+    "CheckpointMismatch",
+    "InvalidBacktestParams",
+    "ModelLoader",
+]

@@ -1,0 +1,160 @@
+"""Capturing a trainer at a safe point, and restoring a trainer from a checkpoint.
+
+A capture copies every tensor it holds before returning, so training may go on at
+once; the files are serialised later by the writers (in the background).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+
+from ktrdr.workers.json_floats import decode_float, json_safe_object
+from ktrdr.workers.training.model import MODEL_FORMAT, model_file
+from ktrdr.workers.training.staging import StagingPool
+from ktrdr.workers.training.trainer import Position, Record, RunningMetrics, Trainer
+from ktrdr.workers.workload import Capture, ResumePoint
+
+SCHEMA = "ktrdr.training/1"
+MODEL = "model.pt"
+BEST_MODEL = "best_model.pt"
+OPTIMIZER = "optimizer.pt"
+SCHEDULER = "scheduler.pt"
+RANDOM_STATES = "rng.pt"
+FILES = (MODEL, OPTIMIZER, SCHEDULER, BEST_MODEL, RANDOM_STATES)
+_HISTORY_FLOATS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+class CheckpointIncompatible(ValueError):
+    """A checkpoint of another schema or of other training params: refused, never loaded."""
+
+    code = "CHECKPOINT_INCOMPATIBLE"
+
+
+def capture(trainer: Trainer, staging: StagingPool | None = None) -> Capture:
+    """The trainer's state now, copied (into ``staging``'s reusable buffers when given)."""
+    live = {"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict()}
+    copied = (staging or StagingPool()).copy(live)
+    contents = {
+        MODEL: model_file(trainer.config, copied["model"]),
+        OPTIMIZER: copied["optimizer"],
+        SCHEDULER: copy.deepcopy(trainer.scheduler.state_dict()),
+        BEST_MODEL: model_file(trainer.config, trainer.best_weights),  # replaced, never mutated
+        RANDOM_STATES: _random_states(trainer),
+    }
+    files = {name: functools.partial(_save, content) for name, content in contents.items()}
+    return Capture(state=checkpoint_state(trainer), files=files)
+
+
+def checkpoint_state(trainer: Trainer) -> dict[str, Any]:
+    """The CheckpointSaved state: what a person reads, and what resume needs besides files."""
+    position, record = trainer.position, trainer.record
+    last = record.history[-1] if record.history else {}
+    return json_safe_object(
+        {
+            "schema": SCHEMA,
+            "params_sha256": trainer.params.trajectory_sha256(),
+            "epoch": position.epoch,
+            "batch": position.batch,
+            "global_step": position.global_step,
+            "total_epochs": trainer.params.epochs,
+            "batches_per_epoch": trainer.batches_per_epoch,
+            "train_loss": last.get("train_loss"),
+            "val_loss": last.get("val_loss"),
+            "val_accuracy": last.get("val_accuracy"),
+            "best_val_loss": record.best_val_loss,
+            "best_epoch": record.best_epoch,
+            "learning_rate": trainer.learning_rate,
+            "history": record.history,
+            "running": vars(trainer.running),
+        }
+    )
+
+
+def restore(trainer: Trainer, resume: ResumePoint) -> None:
+    """Put ``trainer`` exactly where the checkpoint left off (its files already verified)."""
+    state = resume.state
+    _check_compatible(state, trainer)
+    loaded = {name: _load(resume.files, name) for name in FILES}
+    trainer.model.load_state_dict(_weights(loaded[MODEL]))
+    trainer.best_weights = _weights(loaded[BEST_MODEL])
+    trainer.optimizer.load_state_dict(loaded[OPTIMIZER])
+    trainer.scheduler.load_state_dict(loaded[SCHEDULER])
+    _set_random_states(trainer, loaded[RANDOM_STATES])
+    trainer.position = Position(state["epoch"], state["batch"], state["global_step"])
+    running = state["running"]
+    trainer.running = RunningMetrics(
+        decode_float(running["loss_sum"]), running["correct"], running["seen"]
+    )
+    trainer.record = Record(
+        history=[_decode_entry(entry) for entry in state["history"]],
+        best_val_loss=decode_float(state["best_val_loss"]),
+        best_epoch=state["best_epoch"],
+    )
+
+
+def _check_compatible(state: Mapping[str, Any], trainer: Trainer) -> None:
+    if state.get("schema") != SCHEMA:
+        raise CheckpointIncompatible(
+            f"checkpoint schema {state.get('schema')!r} is not {SCHEMA!r}; it cannot be resumed"
+        )
+    if state.get("params_sha256") != trainer.params.trajectory_sha256():
+        raise CheckpointIncompatible(
+            "the checkpoint was made with other training params; resume with the same ones"
+        )
+    if state.get("batches_per_epoch") != trainer.batches_per_epoch:
+        raise CheckpointIncompatible(
+            f"the checkpoint has {state.get('batches_per_epoch')} batches per epoch, "
+            f"this data gives {trainer.batches_per_epoch}: the training data changed"
+        )
+
+
+def _random_states(trainer: Trainer) -> dict[str, Any]:
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
+    return {
+        "python": random.getstate(),
+        "numpy": numpy_state,
+        "torch": torch.get_rng_state(),
+        "data_order": trainer.epoch_order_state.clone(),
+    }
+
+
+def _set_random_states(trainer: Trainer, states: dict[str, Any]) -> None:
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    numpy_state = copy.deepcopy(states["numpy"])
+    numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(states["torch"])
+    trainer.epoch_order_state = states["data_order"]
+
+
+def _weights(content: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    if content.get("format") != MODEL_FORMAT:
+        raise CheckpointIncompatible(f"model file format {content.get('format')!r} is unknown")
+    return dict(content["state_dict"])
+
+
+def _decode_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: decode_float(value) if key in _HISTORY_FLOATS else value
+        for key, value in entry.items()
+    }
+
+
+def _save(content: Any, handle: IO[bytes]) -> None:
+    torch.save(content, handle)
+
+
+def _load(files: Mapping[str, Path], name: str) -> Any:
+    if name not in files:
+        raise CheckpointIncompatible(f"the checkpoint has no {name}; it cannot be resumed")
+    return torch.load(files[name], weights_only=True)
