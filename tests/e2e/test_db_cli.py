@@ -107,15 +107,46 @@ def test_serve_answers_health_and_stops_on_sigterm(database_url: str) -> None:
             time.sleep(0.2)
         assert body is not None, "server never answered"
         assert body["status"] == "ok" and body["database"] == {"reachable": True}
-        assert body["processors"] == {
-            "event_type_counts": "active",
-            "orphan_detector": "active",
+        expected = {
+            "event_type_counts",
+            "orphan_detector",
+            "completion_cleanup",
+            "checkpoint_cleanup",
         }
+        assert expected <= set(body["processors"])
+        assert set(body["processors"].values()) == {"active"}
         schema = httpx.get(f"http://127.0.0.1:{port}/schema/openapi.json", timeout=5).json()
         assert "/api/v1/health" in schema["paths"]
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
-    # uvicorn re-raises the SIGTERM it handled once the app has shut down cleanly.
-    assert proc.returncode in (0, -signal.SIGTERM), output
+    assert proc.returncode == 0, output
     assert "Application shutdown complete" in output
+
+
+def test_serve_on_the_embedded_default_stops_its_postgres_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [*KTRDR, "serve", "--port", str(port)],
+        env=clean_env(KTRDR_DATA_DIR=str(data)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).is_success:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        running = subprocess.run(["pgrep", "-f", str(data / "pgdata")], capture_output=True)
+        assert running.stdout.strip(), "the embedded PostgreSQL should be running"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    leftovers = subprocess.run(["pgrep", "-f", str(data / "pgdata")], capture_output=True)
+    assert leftovers.stdout.strip() == b"", "a PostgreSQL process was left behind"

@@ -1,0 +1,28 @@
+"""Running the app under uvicorn so that SIGTERM ends the process normally."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+from litestar import Litestar
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the signal after a graceful shutdown, which kills the process
+        # before atexit runs — and atexit is what stops the embedded PostgreSQL.
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def serve(app: Litestar, host: str, port: int) -> None:
+    _Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()

@@ -1,0 +1,181 @@
+"""One claimed operation on a worker: its fenced writes and the context its workload sees."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ktrdr.artifacts import ArtifactStore
+from ktrdr.workers.api_client import FENCED_CODES, ApiClient, BackendUnavailable, Claim, Refused
+from ktrdr.workers.checkpointing import CheckpointWriteFailed, CheckpointWriter, SavedCheckpoint
+from ktrdr.workers.link import Backoff, Link
+from ktrdr.workers.workload import Capture, CheckpointType, StopReason
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+class OperationAbandoned(Exception):
+    """This worker no longer owns the operation (stale attempt, or dropped on re-registration)."""
+
+
+class OperationRun:
+    """Owns the fencing token (attempt) of one claim and sends every write with it."""
+
+    def __init__(
+        self,
+        claim: Claim,
+        *,
+        worker_id: str,
+        api: ApiClient,
+        link: Link,
+        store: ArtifactStore,
+        keep: int,
+        shutting_down: Callable[[], bool],
+        protect: set[int],
+    ) -> None:
+        self.claim = claim
+        self.worker_id = worker_id
+        self._api = api
+        self._link = link
+        self._store = store
+        self._keep = keep
+        self._shutting_down = shutting_down
+        self._protect = protect
+        self.next_sequence = claim.next_checkpoint_sequence
+        self.cancel_requested = threading.Event()
+        self.abandoned = threading.Event()
+        self.abandon_reason = ""
+
+    @property
+    def operation_id(self) -> str:
+        return self.claim.operation_id
+
+    def abandon(self, reason: str) -> None:
+        if not self.abandoned.is_set():
+            log.warning("abandoning operation %s: %s", self.operation_id, reason)
+            self.abandon_reason = reason
+            self.abandoned.set()
+
+    def _body(self, **fields: Any) -> dict[str, Any]:
+        return {"worker_id": self.worker_id, "attempt": self.claim.attempt, **fields}
+
+    def send(self, what: str, **fields: Any) -> dict[str, Any]:
+        """A fenced write that must land: retried while the backend is away, never sent
+        once the lease ran out until a re-registration confirmed the attempt."""
+        backoff = Backoff()
+        while True:
+            if self.abandoned.is_set():
+                raise OperationAbandoned(self.abandon_reason)
+            if not self._link.lease_valid():
+                self._link.wait_for_lease(timeout=1.0)
+                continue
+            try:
+                answer = self._api.write(self.operation_id, what, self._body(**fields))
+            except BackendUnavailable as exc:
+                log.info("backend unavailable for %s (%s); retrying", what, exc)
+                self._link.lost()
+                time.sleep(backoff.next())
+                continue
+            except Refused as exc:
+                if exc.code in FENCED_CODES:
+                    self.abandon(exc.detail)
+                    raise OperationAbandoned(exc.detail) from None
+                raise
+            self._link.ok()
+            if answer.get("cancellation_requested"):
+                self.cancel_requested.set()
+            return answer
+
+    def try_send(self, what: str, **fields: Any) -> None:
+        """A best-effort write (progress): skipped while the link is down or the lease ran out."""
+        if self._link.needs_registration or not self._link.lease_valid():
+            return
+        try:
+            answer = self._api.write(self.operation_id, what, self._body(**fields))
+        except BackendUnavailable:
+            self._link.lost()
+            return
+        except Refused as exc:
+            if exc.code in FENCED_CODES:
+                self.abandon(exc.detail)
+            else:
+                log.warning("progress refused: %s", exc)
+            return
+        self._link.ok()
+        if answer.get("cancellation_requested"):
+            self.cancel_requested.set()
+
+    def commit(self, saved: SavedCheckpoint) -> None:
+        """The checkpoint's files are durable: now the event (the commit), then retention."""
+        self.send(
+            "checkpoints",
+            sequence=saved.sequence,
+            checkpoint_type=str(saved.checkpoint_type),
+            state=saved.state,
+            artifacts_path=saved.artifacts_path,
+            artifacts=[f.model_dump(mode="json") for f in saved.manifest.files],
+            artifacts_size_bytes=saved.manifest.total_size,
+        )
+        self._store.retain(self.operation_id, self._keep, protect={*self._protect, saved.sequence})
+
+    def save_failed(self, failure: CheckpointWriteFailed) -> None:
+        log.error("checkpoint %s of %s not saved: %s", failure.sequence, self.operation_id, failure)
+        # Never committed: the backend still expects this sequence next.
+        self.next_sequence = min(self.next_sequence, failure.sequence)
+
+    def stop_reason(self) -> StopReason | None:
+        if self.abandoned.is_set():
+            raise OperationAbandoned(self.abandon_reason)
+        if self._shutting_down():
+            return StopReason.SHUTDOWN
+        if self.cancel_requested.is_set():
+            return StopReason.CANCELLATION
+        return None
+
+
+class RunContext:
+    """The WorkloadContext a workload sees while it runs on this worker."""
+
+    def __init__(self, run: OperationRun, writer: CheckpointWriter) -> None:
+        self._run = run
+        self._writer = writer
+        self._last_progress = float("-inf")
+
+    def progress(
+        self, percentage: float, current_step: str, message: str = "", **details: Any
+    ) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_INTERVAL_SECONDS and percentage < 100:
+            return
+        self._last_progress = now
+        self._run.try_send(
+            "progress",
+            percentage=max(0.0, min(100.0, percentage)),
+            current_step=current_step,
+            message=message,
+            details=details,
+        )
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def stop_requested(self) -> StopReason | None:
+        return self._run.stop_reason()
+
+    def checkpoint(self, checkpoint_type: CheckpointType, capture: Capture) -> None:
+        if self._run.abandoned.is_set():
+            raise OperationAbandoned(self._run.abandon_reason)
+        self._writer.flush()  # a failed earlier save gives its sequence back first
+        sequence = self._run.next_sequence
+        self._run.next_sequence += 1
+        self._writer.save(
+            checkpoint_type,
+            capture,
+            sequence=sequence,
+            background=checkpoint_type == CheckpointType.PERIODIC,
+        )

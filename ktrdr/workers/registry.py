@@ -1,0 +1,53 @@
+"""Which workload runs which operation type on a worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ktrdr.artifacts import ArtifactFile, ArtifactStore, Manifest
+from ktrdr.config import Settings
+from ktrdr.workers.api_client import ApiClient
+from ktrdr.workers.checkpointing import open_artifact_store
+from ktrdr.workers.workload import Workload
+
+
+def workloads_for(
+    worker_type: str, settings: Settings, api: ApiClient, override: str | None = None
+) -> dict[str, Workload]:
+    if override == "counter":
+        from ktrdr.workers.counter import CounterWorkload
+
+        return {worker_type: CounterWorkload(worker_type)}
+    if override is not None:
+        raise ValueError(f"unknown workload {override!r}")
+    if worker_type == "training":
+        from ktrdr.workers.training import TrainingWorkload
+
+        return {"training": TrainingWorkload.from_settings(settings)}
+    from ktrdr.workers.backtesting import BacktestingWorkload
+
+    return {
+        "backtesting": BacktestingWorkload.from_settings(
+            settings, model_loader=trained_model_loader(api, open_artifact_store(settings))
+        )
+    }
+
+
+def trained_model_loader(
+    api: ApiClient, store: ArtifactStore
+) -> Callable[[str], Mapping[str, Path]]:
+    """Resolve a completed training operation to its model files, verified by hash."""
+
+    def load(operation_id: str) -> Mapping[str, Path]:
+        operation = api.operation(operation_id)
+        if operation["operation_type"] != "training" or operation["status"] != "completed":
+            raise ValueError(
+                f"model_operation_id {operation_id} is a {operation['status']}"
+                f" {operation['operation_type']} operation; it must be a completed training"
+            )
+        checkpoint = api.checkpoint(operation_id)
+        manifest = Manifest(files=tuple(ArtifactFile(**a) for a in checkpoint["artifacts"]))
+        return store.load(operation_id, int(checkpoint["sequence"]), manifest)
+
+    return load

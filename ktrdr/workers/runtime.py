@@ -1,0 +1,290 @@
+"""The worker process: register, heartbeat (own thread), claim, run, checkpoint, shut down.
+
+It talks to the backend over HTTP only. When the backend is away it keeps
+working and retries with jittered backoff; as soon as it answers again the
+worker re-registers with its current operation and attempt, and goes on only
+if that attempt is still current (DESIGN.md §6).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import FrameType
+
+from ktrdr import __version__
+from ktrdr.artifacts import ArtifactStore, CheckpointCorrupted, Manifest
+from ktrdr.domain import ArtifactFile, CheckpointType
+from ktrdr.workers.api_client import ApiClient, BackendUnavailable, Claim, Refused
+from ktrdr.workers.checkpointing import CheckpointWriter
+from ktrdr.workers.link import Backoff, Link
+from ktrdr.workers.operation_run import OperationAbandoned, OperationRun, RunContext
+from ktrdr.workers.workload import OperationStopped, ResumePoint, Workload
+
+log = logging.getLogger(__name__)
+
+CLAIM_WAIT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker_type: str
+    worker_id: str
+    heartbeat_interval: float
+    orphan_timeout: float
+    shutdown_timeout: float
+    checkpoint_keep: int
+
+
+class Worker:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        api: ApiClient,
+        store: ArtifactStore,
+        workloads: Mapping[str, Workload],
+    ) -> None:
+        self.config = config
+        self._api = api
+        self._store = store
+        self._workloads = workloads
+        self._link = Link(config.orphan_timeout)
+        self._shutdown = threading.Event()
+        self._stopped = threading.Event()
+        self._current: OperationRun | None = None
+        self._current_lock = threading.Lock()
+        self.completed = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGINT, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        if self._shutdown.is_set():
+            log.warning("second signal: exiting at once (the orphan detector is the fallback)")
+            os._exit(1)
+        log.info("shutting down: finishing the current step, then a shutdown checkpoint")
+        self._shutdown.set()
+        timer = threading.Timer(self.config.shutdown_timeout, self._shutdown_timed_out)
+        timer.daemon = True
+        timer.start()
+
+    def _shutdown_timed_out(self) -> None:
+        log.error("shutdown took longer than %.0fs: exiting now", self.config.shutdown_timeout)
+        os._exit(1)
+
+    def request_shutdown(self) -> None:
+        self._shutdown.set()
+
+    def run(self) -> int:
+        heart = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        heart.start()
+        try:
+            while not self._shutdown.is_set():
+                if self._link.needs_registration and not self._wait_registered():
+                    continue
+                claim = self._claim()
+                if claim is not None:
+                    self._run_operation(claim)
+        finally:
+            self._stopped.set()
+            self._deregister()
+        return 0
+
+    # -- registration and heartbeats (their own thread) -----------------------------------------
+
+    def _register(self) -> None:
+        current = self._current
+        body = {
+            "worker_id": self.config.worker_id,
+            "worker_type": self.config.worker_type,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "capabilities": sorted(self._workloads),
+            "version": __version__,
+            "current_operation_id": current.operation_id if current else None,
+            "current_attempt": current.claim.attempt if current else None,
+        }
+        answer = self._api.register(body)
+        standing = answer.get("current_operation")
+        if current is not None and standing and standing.get("action") == "drop":
+            current.abandon(f"re-registration: {standing.get('reason')}")
+        self._link.registered()
+        log.info("registered as %s", self.config.worker_id)
+
+    def _wait_registered(self) -> bool:
+        """The main thread waits while the heartbeat thread (re-)registers."""
+        time.sleep(0.1)
+        return not self._link.needs_registration
+
+    def _heartbeat_loop(self) -> None:
+        backoff = Backoff()
+        while not self._stopped.is_set():
+            try:
+                if self._link.needs_registration:
+                    self._register()
+                else:
+                    self._beat()
+                backoff.reset()
+                delay = self.config.heartbeat_interval
+            except BackendUnavailable as exc:
+                log.info("backend unavailable: %s", exc)
+                self._link.lost()
+                delay = backoff.next()
+            except Refused as exc:
+                if exc.code == "WORKER_NOT_FOUND":
+                    self._link.lost()  # the backend forgot or wrote us off: register again
+                    delay = 0.0
+                else:
+                    log.error("heartbeat refused: %s", exc)
+                    delay = backoff.next()
+            self._stopped.wait(delay)
+
+    def _beat(self) -> None:
+        current = self._current
+        answer = self._api.heartbeat(
+            self.config.worker_id,
+            current.operation_id if current else None,
+            current.claim.attempt if current else None,
+        )
+        self._link.ok()
+        if current is None:
+            return
+        standing = answer.get("current_operation")
+        if standing and standing.get("action") == "drop":
+            current.abandon(standing.get("reason", "dropped"))
+        if answer.get("cancellation_requested"):
+            current.cancel_requested.set()
+
+    # -- claiming and running ---------------------------------------------------------------------
+
+    def _claim(self) -> Claim | None:
+        try:
+            return self._api.claim(self.config.worker_id, CLAIM_WAIT_SECONDS)
+        except BackendUnavailable:
+            self._link.lost()
+        except Refused as exc:
+            if exc.code == "WORKER_NOT_FOUND":
+                self._link.lost()
+            else:
+                log.error("claim refused: %s", exc)
+                time.sleep(1.0)
+        return None
+
+    def _run_operation(self, claim: Claim) -> None:
+        workload = self._workloads[claim.operation_type]
+        protect = {c["sequence"] for c in [claim.resume_from, *claim.fallbacks] if c}
+        run = OperationRun(
+            claim,
+            worker_id=self.config.worker_id,
+            api=self._api,
+            link=self._link,
+            store=self._store,
+            keep=self.config.checkpoint_keep,
+            shutting_down=self._shutdown.is_set,
+            protect=protect,
+        )
+        self._current = run
+        log.info("claimed %s (attempt %s)", claim.operation_id, claim.attempt)
+        writer = CheckpointWriter(
+            self._store, claim.operation_id, run.commit, on_error=run.save_failed
+        )
+        try:
+            self._execute(run, workload, writer)
+        except OperationAbandoned as exc:
+            log.warning("operation %s abandoned: %s", claim.operation_id, exc)
+        except Exception:
+            # The backend refused the final write for another reason: nothing more this
+            # worker can do; the orphan detector will fail the operation.
+            log.exception("operation %s: could not report its end", claim.operation_id)
+        finally:
+            try:
+                writer.close()
+            except Exception:
+                log.exception("closing the checkpoint writer")
+            self._current = None
+
+    def _execute(self, run: OperationRun, workload: Workload, writer: CheckpointWriter) -> None:
+        ctx = RunContext(run, writer)
+        try:
+            resume = self._resume_point(run)
+            result = workload.run(run.claim.params, resume, ctx)
+        except OperationStopped as stop:
+            writer.flush()
+            run.send("cancelled", reason=str(stop.reason))
+            return
+        except OperationAbandoned:
+            raise
+        except Exception as exc:
+            if run.abandoned.is_set():
+                raise OperationAbandoned(run.abandon_reason) from None
+            log.exception("operation %s failed", run.operation_id)
+            writer.flush()
+            run.send("fail", message=f"{type(exc).__name__}: {exc}"[:2000])
+            return
+        writer.flush()
+        run.send("complete", result=result)
+        self.completed += 1
+
+    def _resume_point(self, run: OperationRun) -> ResumePoint | None:
+        claim = run.claim
+        if claim.resume_from is None:
+            return None
+        for candidate in [claim.resume_from, *claim.fallbacks]:
+            manifest = Manifest(files=tuple(ArtifactFile(**a) for a in candidate["artifacts"]))
+            try:
+                files = self._store.load(claim.operation_id, candidate["sequence"], manifest)
+            except CheckpointCorrupted as exc:
+                run.try_send(
+                    "progress",
+                    percentage=0.0,
+                    current_step="resume",
+                    message=f"checkpoint {candidate['sequence']} unusable ({exc});"
+                    " falling back to an earlier one",
+                )
+                log.error("%s", exc)
+                continue
+            if candidate is not claim.resume_from:
+                run.send(
+                    "progress",
+                    percentage=0.0,
+                    current_step="resume",
+                    message=f"resumed from checkpoint {candidate['sequence']} instead of"
+                    f" {claim.resume_from['sequence']}, which is corrupted",
+                    details={
+                        "fallback_from": claim.resume_from["sequence"],
+                        "resumed_from": candidate["sequence"],
+                    },
+                )
+            return ResumePoint(
+                candidate["sequence"],
+                CheckpointType(candidate["checkpoint_type"]),
+                candidate["state"],
+                files,
+            )
+        raise RuntimeError(
+            f"no intact checkpoint to resume {claim.operation_id} from (all are corrupted or"
+            " missing); start a new operation"
+        )
+
+    def _deregister(self) -> None:
+        try:
+            self._api.deregister(self.config.worker_id, "shutdown")
+        except (BackendUnavailable, Refused) as exc:
+            log.warning("could not deregister: %s", exc)
+
+
+def default_worker_id(worker_type: str) -> str:
+    return f"{worker_type}-{socket.gethostname()}-{os.getpid()}"
+
+
+WorkloadFactory = Callable[[], Workload]
+__all__ = ["Worker", "WorkerConfig", "default_worker_id"]
