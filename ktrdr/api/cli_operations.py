@@ -1,0 +1,313 @@
+"""`ktrdr operations`: start, list, show, cancel, resume and watch operations over the REST API."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ktrdr.api.cli_follow import IntervalOption, TimeoutOption, follow, report_final
+from ktrdr.api.cli_output import (
+    JsonOption,
+    OperationIdArgument,
+    UrlOption,
+    age,
+    api,
+    checkpoint_brief,
+    compact,
+    out,
+    print_json,
+    say,
+    when,
+)
+from ktrdr.api.client import exits_on_api_failure
+
+app = typer.Typer(
+    help="Long-running operations (training, backtesting, agent research): start one, list"
+    " them, look at one, cancel it, resume it from a checkpoint, watch its progress.",
+    no_args_is_help=True,
+)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _value(text: str) -> Any:
+    """JSON when it parses (numbers, true/false, null, lists, objects), else the text itself."""
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except ValueError:
+        return text
+
+
+def _pair(raw: str) -> tuple[str, Any]:
+    key, sep, value = raw.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{raw!r} is not KEY=VALUE", param_hint="--param")
+    return key, _value(value)
+
+
+def _object(raw: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw, parse_constant=_no_constants)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--params-json") from None
+    if not isinstance(parsed, dict):
+        raise typer.BadParameter("must be a JSON object", param_hint="--params-json")
+    return parsed
+
+
+def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
+    """--params-json first, then each --param over it."""
+    params = _object(params_json) if params_json is not None else {}
+    return params | dict(_pair(p) for p in pairs)
+
+
+@app.command()
+@exits_on_api_failure
+def start(
+    ctx: typer.Context,
+    operation_type: Annotated[
+        str,
+        typer.Argument(
+            metavar="TYPE", help="What to run: training, backtesting or agent_research."
+        ),
+    ],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="KEY=VALUE",
+            help="A parameter; repeat for more. VALUE is read as JSON when it parses"
+            " (5, 0.1, true, [1,2], {...}), else as text.",
+            show_default=False,
+        ),
+    ] = None,
+    params_json: Annotated[
+        str | None,
+        typer.Option(
+            "--params-json",
+            metavar="JSON",
+            help="All parameters as one JSON object; --param values override its keys.",
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an operation; it waits as `pending` until a worker picks it up."""
+    body = {"operation_type": operation_type, "params": parse_params(param or [], params_json)}
+    created = api(ctx, url).post("/operations", json=body)
+    if as_json:
+        print_json(created)
+        return
+    op_id = created["operation_id"]
+    say(f"created {op_id} ({created['operation_type']}, {created['status']})")
+    say(f"follow it with: ktrdr operations watch {op_id}")
+
+
+def _table(page: dict[str, Any]) -> Table:
+    items = page["items"]
+    caption = f"{len(items)} of {page['total']}" if page["total"] > len(items) else None
+    table = Table(box=box.SIMPLE_HEAD, caption=caption, caption_justify="left")
+    table.add_column("ID", no_wrap=True)
+    for name in ("TYPE", "STATUS", "PROGRESS", "CHECKPOINT", "AGE"):
+        table.add_column(name, no_wrap=True, justify="right" if name == "PROGRESS" else "left")
+    for op in items:
+        table.add_row(
+            op["operation_id"],
+            op["operation_type"],
+            op["status"],
+            f"{op['progress']['percentage']:.0f}%",
+            checkpoint_brief(op["checkpoint"]),
+            age(op["created_at"]),
+        )
+    return table
+
+
+@app.command("list")
+@exits_on_api_failure
+def list_operations(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this status: pending, resuming, running, completed, failed, cancelled.",
+            show_default=False,
+        ),
+    ] = None,
+    operation_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="Only this type: training, backtesting, agent_research.",
+            show_default=False,
+        ),
+    ] = None,
+    resumable: Annotated[
+        bool,
+        typer.Option("--resumable", help="Only operations that can be resumed now (see `resume`)."),
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 50,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List operations, newest first, with their progress and latest checkpoint."""
+    page = api(ctx, url).get(
+        "/operations",
+        status=status,
+        operation_type=operation_type,
+        resumable=True if resumable else None,
+        limit=limit,
+    )
+    if as_json:
+        print_json(page)
+    elif page["items"]:
+        out().print(_table(page))
+    else:
+        say("no operations")
+
+
+def _progress(progress: dict[str, Any]) -> str:
+    parts = [
+        f"{progress['percentage']:.0f}%",
+        progress.get("current_step"),
+        progress.get("message"),
+    ]
+    return " · ".join(str(p) for p in parts if p)
+
+
+def _checkpoint(checkpoint: dict[str, Any] | None) -> str:
+    if not checkpoint:
+        return "-"
+    kind, created = checkpoint["checkpoint_type"], age(checkpoint["created_at"])
+    return f"{checkpoint_brief(checkpoint)} (#{checkpoint['sequence']}, {kind}, {created} ago)"
+
+
+def _status(op: dict[str, Any]) -> str:
+    notes = [op["status"]]
+    if op["resumable"]:
+        notes.append("resumable")
+    if op["cancellation_requested"] and op["status"] not in ("cancelled", "failed", "completed"):
+        notes.append("cancellation requested")
+    return ", ".join(notes)
+
+
+def _fields(op: dict[str, Any]) -> list[tuple[str, str]]:
+    error = op["error"]
+    return [
+        ("operation", op["operation_id"]),
+        ("type", op["operation_type"]),
+        ("status", _status(op)),
+        ("attempt", str(op["attempt"])),
+        ("worker", op["worker_id"] or "-"),
+        ("progress", _progress(op["progress"])),
+        ("checkpoint", _checkpoint(op["checkpoint"])),
+        ("error", f"{error['message']} ({error['reason']})" if error else "-"),
+        ("result", compact(op["result"]) if op["result"] is not None else "-"),
+        ("params", compact(op["params"])),
+        ("parent", op["parent_operation_id"] or "-"),
+        ("created", when(op["created_at"])),
+        ("started", when(op["started_at"])),
+        ("finished", when(op["completed_at"])),
+    ]
+
+
+@app.command()
+@exits_on_api_failure
+def show(
+    ctx: typer.Context,
+    op_id: OperationIdArgument,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one operation: status, attempt, worker, progress, checkpoint, error, result."""
+    op = api(ctx, url).get(f"/operations/{op_id}")
+    if as_json:
+        print_json(op)
+        return
+    for label, value in _fields(op):
+        say(f"{label:<11}{value}")
+
+
+@app.command()
+@exits_on_api_failure
+def cancel(
+    ctx: typer.Context,
+    op_id: OperationIdArgument,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel an operation: at once if pending, else its worker stops at its next check."""
+    op = api(ctx, url).post(f"/operations/{op_id}/cancel")
+    if as_json:
+        print_json(op)
+    elif op["status"] == "cancelled":
+        say(f"cancelled {op_id}")
+    else:
+        say(
+            f"cancellation requested: {op_id} is {op['status']}; its worker stops at its next check"
+        )
+
+
+@app.command()
+@exits_on_api_failure
+def resume(
+    ctx: typer.Context,
+    op_id: OperationIdArgument,
+    from_checkpoint: Annotated[
+        int | None,
+        typer.Option(
+            "--from-checkpoint",
+            metavar="N",
+            min=1,
+            help="Resume from checkpoint number N (see `ktrdr checkpoints show`)."
+            " Default: the latest.",
+            show_default=False,
+        ),
+    ] = None,
+    follow_it: Annotated[
+        bool,
+        typer.Option("--follow", help="Then watch it, as `watch` does, until it finishes."),
+    ] = False,
+    interval: IntervalOption = 0.5,
+    timeout: TimeoutOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Resume a failed or cancelled operation from a checkpoint; a worker picks it up again."""
+    client = api(ctx, url)
+    body = None if from_checkpoint is None else {"checkpoint_sequence": from_checkpoint}
+    resumed = client.post(f"/operations/{op_id}/resume", json=body)
+    if as_json and not follow_it:
+        print_json(resumed)
+    elif not as_json:
+        say(_resumed(resumed))
+    if follow_it:
+        report_final(follow(client, op_id, interval=interval, timeout=timeout), as_json=as_json)
+
+
+def _resumed(resumed: dict[str, Any]) -> str:
+    source = resumed["resumed_from"]
+    where = f" ({source['summary']})" if source["summary"] else ""
+    return f"resuming {resumed['operation_id']} from checkpoint #{source['sequence']}{where}"
+
+
+@app.command()
+@exits_on_api_failure
+def watch(
+    ctx: typer.Context,
+    op_id: OperationIdArgument,
+    interval: IntervalOption = 0.5,
+    timeout: TimeoutOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a live progress bar until the operation completes (exit 0) or fails (exit 1)."""
+    operation = follow(api(ctx, url), op_id, interval=interval, timeout=timeout)
+    report_final(operation, as_json=as_json)
