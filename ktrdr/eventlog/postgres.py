@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 import psycopg
 from psycopg import AsyncConnection, errors
-from psycopg_pool import AsyncConnectionPool
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from ktrdr.eventlog import queries
 from ktrdr.eventlog.model import (
@@ -28,6 +29,12 @@ from ktrdr.eventlog.model import (
 from ktrdr.eventlog.port import EventLog
 
 log = logging.getLogger(__name__)
+
+
+def _strict(value: Any) -> str:
+    # NaN/Infinity are not JSON: refuse them here rather than store what readers reject.
+    return json.dumps(value, allow_nan=False)
+
 
 _EXPECTED_CODES = {
     ExpectedVersion.ANY: -1,
@@ -77,15 +84,17 @@ async def append_on(
         if isinstance(expected_version, ExpectedVersion)
         else expected_version
     )
-    params = {
-        "stream_id": stream_id,
-        "expected": code,
-        "event_ids": [e.event_id for e in events],
-        "event_types": [e.event_type for e in events],
-        "schema_versions": [e.schema_version for e in events],
-        "data": [json.dumps(e.data, allow_nan=False) for e in events],
-        "metadata": [json.dumps(e.metadata, allow_nan=False) for e in events],
-    }
+    batch = [
+        {
+            "event_id": str(e.event_id),
+            "event_type": e.event_type,
+            "schema_version": e.schema_version,
+            "data": e.data,
+            "metadata": e.metadata,
+        }
+        for e in events
+    ]
+    params = {"stream_id": stream_id, "expected": code, "events": Jsonb(batch, dumps=_strict)}
     cur = await conn.execute(queries.APPEND, params)
     rows = sorted(await cur.fetchall(), key=lambda r: r[2])
     if not rows:
@@ -147,9 +156,13 @@ class PostgresEventLog(EventLog):
         pool: AsyncConnectionPool[Any],
         *,
         inline_projections: Sequence[InlineProjection] = (),
+        notify: bool = True,
     ) -> None:
         self._pool = pool
+        self._notify_enabled = notify
         self._inline = tuple(inline_projections)
+        self._notify_pending = False
+        self._notifier: asyncio.Task[None] | None = None
 
     @property
     def conninfo(self) -> str:
@@ -163,7 +176,9 @@ class PostgresEventLog(EventLog):
             return AppendResult(stream_id, await self._stream_version(stream_id), ())
         for _ in range(_ANY_RETRIES):
             try:
-                return await self._append_once(stream_id, events, expected_version)
+                result = await self._append_once(stream_id, events, expected_version)
+                self._wake_subscribers()
+                return result
             except errors.UniqueViolation as exc:
                 if exc.diag.constraint_name == "events_event_id_key":
                     return await self._already_appended(stream_id, events)
@@ -187,6 +202,32 @@ class PostgresEventLog(EventLog):
                 for projection in self._inline:
                     await projection.apply(conn, result.events)
                 return result
+
+    def _wake_subscribers(self) -> None:
+        """Debounced: at most one NOTIFY in flight; appends meanwhile share the next one."""
+        if not self._notify_enabled:
+            return
+        self._notify_pending = True
+        loop = asyncio.get_running_loop()
+        # The log may be shared by several event loops (tests drive an app's log from theirs).
+        if self._notifier is None or self._notifier.done() or self._notifier.get_loop() is not loop:
+            self._notifier = loop.create_task(self._notify())
+
+    async def _notify(self) -> None:
+        while self._notify_pending:
+            self._notify_pending = False
+            try:
+                async with self._pool.connection() as conn:
+                    await conn.execute(queries.NOTIFY)
+            except (psycopg.Error, PoolClosed) as exc:
+                log.warning("NOTIFY failed, subscribers will poll: %s", exc)
+                return
+
+    async def aclose(self) -> None:
+        """Wait for the notification in flight (before the pool closes)."""
+        task = self._notifier
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _already_appended(self, stream_id: str, events: Sequence[NewEvent]) -> AppendResult:
         async with self._pool.connection() as conn:

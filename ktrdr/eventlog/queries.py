@@ -11,7 +11,8 @@ EVENT_COLUMNS: LiteralString = (
     " event_type, schema_version, data, metadata, recorded_at"
 )
 
-# One statement: reading the head and inserting happen in the statement's own
+# The batch travels as one jsonb parameter (psycopg would escape five text arrays
+# element by element). One statement: reading the head and inserting happen in the statement's own
 # snapshot, and the transaction id is assigned by the insert, after the read —
 # so an event can never get an older transaction id than the one it builds on.
 # In a transaction that already holds an id (own_xid) the guard refuses instead.
@@ -34,11 +35,9 @@ WITH head AS (
 )
 INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version,
                     data, metadata)
-SELECT %(stream_id)s, guard.version + e.ord, e.event_id, e.event_type, e.schema_version,
-       e.data::jsonb, e.metadata::jsonb
-FROM guard, unnest(%(event_ids)s::uuid[], %(event_types)s::text[], %(schema_versions)s::int[],
-                   %(data)s::text[], %(metadata)s::text[])
-     WITH ORDINALITY AS e(event_id, event_type, schema_version, data, metadata, ord)
+SELECT %(stream_id)s, guard.version + e.ord, (e.ev->>'event_id')::uuid, e.ev->>'event_type',
+       (e.ev->>'schema_version')::int, e.ev->'data', e.ev->'metadata'
+FROM guard, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(ev, ord)
 RETURNING global_position, transaction_id::text, stream_version, recorded_at
 """
 
@@ -93,3 +92,6 @@ LAST_SAFE_POSITION: LiteralString = (
 COUNT_EVENTS: LiteralString = "SELECT count(*) FROM events"
 
 LISTEN: LiteralString = "LISTEN ktrdr_events"
+# Sent after an append commits, outside its transaction: a NOTIFY inside it would take
+# PostgreSQL's cluster-wide notify lock through the commit's flush and serialise writers.
+NOTIFY: LiteralString = "SELECT pg_notify('ktrdr_events', '')"

@@ -46,15 +46,7 @@ CREATE TRIGGER events_no_truncate
     BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
 
--- The notification carries no data: it only wakes subscribers, which then read by position.
-CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('ktrdr_events', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER events_notify
-    AFTER INSERT ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
+-- No NOTIFY trigger: the append path notifies after commit (see eventlog/queries.py).
 
 CREATE TABLE projection_positions (
     name text PRIMARY KEY,
@@ -79,7 +71,6 @@ DROP TABLE event_type_counts;
 DROP TABLE stream_type_counts;
 DROP TABLE projection_positions;
 DROP TABLE events;
-DROP FUNCTION events_notify();
 DROP FUNCTION events_refuse_change();
 """
 

@@ -36,7 +36,12 @@ from ktrdr.projections.base import BoundInline
 from ktrdr.projections.counts import StreamTypeCounts
 
 HOT_STREAMS = ("hot-0", "hot-1", "hot-2")
-COLD_TYPES = ("operation", "worker", "agent", "backtest")
+COLD_TYPES = (
+    "job",
+    "task",
+    "agent",
+    "backtest",
+)  # not operation-/worker-: those are domain streams
 COLD_PER_TYPE = 60
 EVENT_TYPES = ("Started", "Progressed", "CheckpointSaved", "Heartbeat", "Finished")
 ATTEMPTS = 3

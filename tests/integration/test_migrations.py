@@ -72,7 +72,7 @@ def test_upgrade_head_gives_the_expected_schema(empty_database_url: str) -> None
                 " AND NOT tgisinternal"
             ).fetchall()
         }
-        assert triggers == {"events_append_only", "events_no_truncate", "events_notify"}
+        assert triggers == {"events_append_only", "events_no_truncate"}
         assert set(columns(conn, "projection_positions")) == {
             "name",
             "transaction_id",

@@ -1,0 +1,1 @@
+"""Standalone benchmark scripts (``make bench``); each prints its figures and ratios."""
