@@ -8,7 +8,7 @@ import typer
 from psycopg import AsyncConnection
 from rich.console import Console
 
-from ktrdr.api.bootstrap import prepare_database
+from ktrdr.api.debugging import debug_database
 from ktrdr.api.errors import exits_cleanly
 from ktrdr.config import load_settings
 from ktrdr.projections import replay
@@ -29,28 +29,33 @@ async def _run(url: str, action: str) -> replay.ReplayReport:
 
 def _print(report: replay.ReplayReport) -> None:
     for name, count in report.events_replayed.items():
-        out.print(f"{name:<28} {count} events replayed")
-    for d in report.differences:
-        out.print(f"[red]differs[/red] {d.projection}.{d.table} ({d.side}): {d.row}")
+        out.print(f"{name:<28} {count} events replayed", highlight=False)
+    for line in replay.describe(report.differences):
+        out.print(f"differs: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
 @exits_cleanly
 def rebuild() -> None:
     """Replay the whole log into fresh tables and swap them in (appends wait meanwhile)."""
-    url = prepare_database(load_settings())
-    _print(asyncio.run(_run(url, "rebuild")))
-    out.print("rebuilt")
+    url = debug_database(load_settings())
+    report = asyncio.run(_run(url, "rebuild"))
+    _print(report)
+    out.print(f"rebuilt {len(report.events_replayed)} read models from the event log")
 
 
 @app.command()
 @exits_cleanly
 def verify() -> None:
     """Replay the log in one snapshot and report any difference with the live read models."""
-    url = prepare_database(load_settings())
+    url = debug_database(load_settings())
     report = asyncio.run(_run(url, "verify"))
     _print(report)
     if not report.ok:
-        out.print(f"[red]{len(report.differences)} difference(s)[/red]")
+        rows = len(replay.describe(report.differences))
+        out.print(
+            f"{rows} row(s) differ from a rebuild: `ktrdr projections rebuild` rebuilds them",
+            highlight=False,
+        )
         raise typer.Exit(1)
     out.print("all read models match a rebuild")

@@ -103,28 +103,41 @@ def checkpoint_brief(state: OperationState) -> dict[str, Any] | None:
     }
 
 
-def _operation_row(state: OperationState) -> dict[str, Any]:
+_JSON_COLUMNS = frozenset({"params", "progress", "error", "result", "checkpoint", "state"})
+
+
+def operation_fields(state: OperationState) -> dict[str, Any]:
+    """The ``operations`` row of a state, JSON columns as plain values.
+
+    ``views.operation_json`` maps this (or the row read back) to the API's JSON,
+    so an operation folded from its stream reads exactly as the live one does.
+    """
     dumped = dump_state(state)
     return {
         "operation_id": state.operation_id,
         "operation_type": str(state.operation_type),
         "status": str(state.status),
-        "params": Jsonb(dumped["params"]),
+        "params": dumped["params"],
         "parent_operation_id": state.parent_operation_id,
-        "progress": _json(dumped["progress"]),
+        "progress": dumped["progress"],
         "attempt": state.attempt,
         "worker_id": state.worker_id,
         "created_at": state.created_at,
         "started_at": state.started_at,
         "completed_at": state.completed_at,
-        "error": _json(dumped["error"]),
-        "result": _json(dumped["result"]),
-        "checkpoint": _json(checkpoint_brief(state)),
+        "error": dumped["error"],
+        "result": dumped["result"],
+        "checkpoint": checkpoint_brief(state),
         "resumable": state.resumable,
         "cancellation_requested": state.cancellation_requested,
         "stream_version": state.version,
-        "state": Jsonb(dumped),
+        "state": dumped,
     }
+
+
+def _operation_row(state: OperationState) -> dict[str, Any]:
+    fields = operation_fields(state)
+    return {name: _json(v) if name in _JSON_COLUMNS else v for name, v in fields.items()}
 
 
 def _checkpoint_row(state: OperationState, info: CheckpointInfo) -> dict[str, Any]:

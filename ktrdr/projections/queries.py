@@ -50,6 +50,12 @@ CREATE_SHADOW = sql.SQL(
 LOCK_TABLE = sql.SQL("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
 TRUNCATE = sql.SQL("TRUNCATE {table}")
 COPY_BACK = sql.SQL("INSERT INTO {live} SELECT * FROM {shadow}")
+PRIMARY_KEY: LiteralString = (
+    "SELECT a.attname FROM pg_index i"
+    " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+    " WHERE i.indrelid = %(table)s::regclass AND i.indisprimary"
+    " ORDER BY array_position(i.indkey::int2[], a.attnum)"
+)
 DIFFERENCES = sql.SQL(
     "(SELECT 'live only' AS side, to_jsonb(l) AS row FROM"
     " (SELECT * FROM {live} EXCEPT ALL SELECT * FROM {shadow}) AS l)"

@@ -13,6 +13,7 @@ from ktrdr.eventlog import queries as log_queries
 from ktrdr.eventlog.postgres import row_to_event
 from ktrdr.projections import queries
 from ktrdr.projections.base import Mode, Projection, Tables
+from ktrdr.projections.timeline import render
 
 REPLAY_BATCH = 5000
 _LAST = Position(2**63 - 1, 2**63 - 1)
@@ -23,7 +24,10 @@ class Difference:
     projection: str
     table: str
     side: str
+    """"live only" or "rebuilt only": the row is on that side and not on the other."""
     row: dict[str, Any]
+    key: dict[str, Any] = field(default_factory=dict)
+    """The row's primary key columns, to pair a live row with its rebuilt twin."""
 
 
 @dataclass
@@ -120,6 +124,60 @@ async def _position_of(conn: AsyncConnection[Any], query: LiteralString) -> Posi
     return Position(int(row[0]), row[1]) if row else START
 
 
+async def _differences(
+    conn: AsyncConnection[Any],
+    projection: Projection,
+    name: str,
+    shadow: sql.Identifier,
+    limit: int,
+) -> list[Difference]:
+    cur = await conn.execute(queries.PRIMARY_KEY, {"table": name})
+    key = [column for (column,) in await cur.fetchall()]
+    cur = await conn.execute(
+        queries.DIFFERENCES.format(live=sql.Identifier(name), shadow=shadow), {"limit": limit}
+    )
+    return [
+        Difference(projection.name, name, side, row, {column: row.get(column) for column in key})
+        for side, row in await cur.fetchall()
+    ]
+
+
+def describe(differences: Sequence[Difference]) -> list[str]:
+    """One line per differing row: the columns that differ, or which side lacks it."""
+    rows: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for d in differences:
+        key = " ".join(f"{column}={value}" for column, value in d.key.items()) or "row"
+        rows.setdefault((d.table, key), {})[d.side] = d.row
+    return [_described(table, key, sides) for (table, key), sides in rows.items()]
+
+
+def _described(table: str, key: str, sides: dict[str, dict[str, Any]]) -> str:
+    live, rebuilt = sides.get("live only"), sides.get("rebuilt only")
+    if rebuilt is None:
+        return f"{table} {key}: in the live table, but a rebuild from the log has no such row"
+    if live is None:
+        return f"{table} {key}: missing from the live table, though the log builds it"
+    changes = _changes("", live, rebuilt)
+    shown = "; ".join(
+        f"{path} live {render(a, 40)}, rebuilt {render(b, 40)}" for path, a, b in changes[:5]
+    )
+    more = f"; and {len(changes) - 5} more" if len(changes) > 5 else ""
+    return f"{table} {key}: {shown}{more}"
+
+
+def _changes(path: str, live: Any, rebuilt: Any) -> list[tuple[str, Any, Any]]:
+    """The paths (``state.progress.percentage``) at which two JSON values differ."""
+    if not (isinstance(live, dict) and isinstance(rebuilt, dict)):
+        return [] if live == rebuilt else [(path or "value", live, rebuilt)]
+    return [
+        change
+        for name in sorted(live.keys() | rebuilt.keys())
+        for change in _changes(
+            f"{path}.{name}" if path else name, live.get(name), rebuilt.get(name)
+        )
+    ]
+
+
 async def verify(
     conn: AsyncConnection[Any], projections: Sequence[Projection], *, limit: int = 100
 ) -> ReplayReport:
@@ -138,14 +196,7 @@ async def verify(
                     conn, projection, shadow, until
                 )
                 for name, table in shadow.items():
-                    cur = await conn.execute(
-                        queries.DIFFERENCES.format(live=sql.Identifier(name), shadow=table),
-                        {"limit": limit},
-                    )
-                    report.differences.extend(
-                        Difference(projection.name, name, side, row)
-                        for side, row in await cur.fetchall()
-                    )
+                    report.differences += await _differences(conn, projection, name, table, limit)
     finally:
         await conn.set_isolation_level(previous)
     return report

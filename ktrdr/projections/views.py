@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from ktrdr.domain.operation import OperationState
 from ktrdr.projections import queries
+from ktrdr.projections.operations import operation_fields
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    # In UTC whatever the session's TimeZone: a row read back and a state folded
+    # from the log must spell the same moment the same way.
+    return None if value is None else value.astimezone(UTC).isoformat()
 
 
 def operation_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +44,11 @@ def operation_json(row: dict[str, Any]) -> dict[str, Any]:
         "resumable": row["resumable"],
         "cancellation_requested": row["cancellation_requested"],
     }
+
+
+def state_json(state: OperationState) -> dict[str, Any]:
+    """The API's JSON of an operation state folded from the log (as of any version)."""
+    return operation_json(operation_fields(state))
 
 
 def checkpoint_json(row: dict[str, Any], *, with_state: bool = True) -> dict[str, Any]:

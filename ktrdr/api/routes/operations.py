@@ -8,6 +8,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from ktrdr.api import debugging
 from ktrdr.api.deps import System, SystemDep, read
 from ktrdr.api.schemas import (
     CreateOperationRequest,
@@ -69,8 +70,23 @@ class OperationsController(Controller):
         return {"items": items, "total": total}
 
     @get("/{op_id:str}")
-    async def get_operation(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
-        return await _operation(system, operation_id(op_id))
+    async def get_operation(
+        self,
+        system: SystemDep,
+        op_id: FromPath[str],
+        as_of_version: Annotated[
+            int | None,
+            QueryParameter(
+                ge=1,
+                description="Show the operation as it was right after this event of its"
+                " stream (folded from the event log; see GET /operations/{id}/events).",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        op = operation_id(op_id)
+        if as_of_version is not None:
+            return await debugging.operation_as_of(system.event_log, op, as_of_version)
+        return await _operation(system, op)
 
     @post("/{op_id:str}/cancel", status_code=HTTP_200_OK)
     async def cancel_operation(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
