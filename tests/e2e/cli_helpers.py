@@ -11,7 +11,6 @@ from typer.testing import CliRunner, Result
 
 from ktrdr.api.bootstrap import System
 from ktrdr.api.cli import app
-from ktrdr.domain import CompleteOperation, ReportProgress
 from tests.e2e.live_api import LiveApi
 from tests.integration.api import drive
 
@@ -42,36 +41,6 @@ def unused_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-async def progress(system: System, op: str, percentage: float, step: str, message: str) -> None:
-    current = await system.bus.states.operation(op)
-    assert current is not None and current.worker_id is not None
-    await system.bus.operation(
-        ReportProgress(
-            operation_id=op,
-            at=system.bus.clock(),
-            worker_id=current.worker_id,
-            attempt=current.attempt,
-            percentage=percentage,
-            current_step=step,
-            message=message,
-        )
-    )
-
-
-async def complete(system: System, op: str, result: dict[str, Any]) -> None:
-    current = await system.bus.states.operation(op)
-    assert current is not None and current.worker_id is not None
-    await system.bus.operation(
-        CompleteOperation(
-            operation_id=op,
-            at=system.bus.clock(),
-            worker_id=current.worker_id,
-            attempt=current.attempt,
-            result=result,
-        )
-    )
 
 
 def failed_with_epochs(live: LiveApi, epochs: list[int], operation_type: str = "training") -> str:

@@ -18,17 +18,16 @@ import typer
 from ktrdr.api import cli_checkpoints, cli_operations
 from ktrdr.api.bootstrap import System
 from tests.e2e.cli_helpers import (
-    complete,
     failed_with_epochs,
     json_of,
     ktrdr,
     one_error_line,
-    progress,
     runner,
     unused_url,
 )
 from tests.e2e.live_api import LiveApi, live_api
 from tests.integration.api import drive
+from tests.integration.api.drive import complete, progress
 
 ID_SHAPE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 

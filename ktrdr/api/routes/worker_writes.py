@@ -12,13 +12,14 @@ from litestar import Controller, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from ktrdr.api.deps import SystemDep
+from ktrdr.api.deps import System, SystemDep
 from ktrdr.api.schemas import (
     CancelledRequest,
     CheckpointRequest,
     CompleteRequest,
     FailRequest,
     ProgressRequest,
+    WorkerWrite,
     operation_id,
 )
 from ktrdr.domain import (
@@ -73,31 +74,28 @@ class WorkerWritesController(Controller):
     async def complete(
         self, system: SystemDep, op_id: FromPath[str], data: JSONBody[CompleteRequest]
     ) -> dict[str, Any]:
-        command = CompleteOperation(
-            operation_id=operation_id(op_id), at=system.bus.clock(), **data.model_dump()
-        )
-        state, _ = await system.bus.operation(command, actor=_actor(data.worker_id))
-        assert state is not None
-        return {"operation_id": state.operation_id, "status": str(state.status)}
+        return await _end(system, op_id, CompleteOperation, data)
 
     @post("/fail", status_code=HTTP_200_OK)
     async def fail(
         self, system: SystemDep, op_id: FromPath[str], data: JSONBody[FailRequest]
     ) -> dict[str, Any]:
-        command = FailOperation(
-            operation_id=operation_id(op_id), at=system.bus.clock(), **data.model_dump()
-        )
-        state, _ = await system.bus.operation(command, actor=_actor(data.worker_id))
-        assert state is not None
-        return {"operation_id": state.operation_id, "status": str(state.status)}
+        return await _end(system, op_id, FailOperation, data)
 
     @post("/cancelled", status_code=HTTP_200_OK)
     async def confirm_cancellation(
         self, system: SystemDep, op_id: FromPath[str], data: JSONBody[CancelledRequest]
     ) -> dict[str, Any]:
-        command = ConfirmCancellation(
-            operation_id=operation_id(op_id), at=system.bus.clock(), **data.model_dump()
-        )
-        state, _ = await system.bus.operation(command, actor=_actor(data.worker_id))
-        assert state is not None
-        return {"operation_id": state.operation_id, "status": str(state.status)}
+        return await _end(system, op_id, ConfirmCancellation, data)
+
+
+async def _end(
+    system: System,
+    op_id: str,
+    command: type[CompleteOperation | FailOperation | ConfirmCancellation],
+    data: WorkerWrite,
+) -> dict[str, Any]:
+    ended = command(operation_id=operation_id(op_id), at=system.bus.clock(), **data.model_dump())
+    state, _ = await system.bus.operation(ended, actor=_actor(data.worker_id))
+    assert state is not None
+    return {"operation_id": state.operation_id, "status": str(state.status)}

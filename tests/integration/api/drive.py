@@ -7,8 +7,10 @@ from typing import Any
 from ktrdr.api.bootstrap import System
 from ktrdr.domain import (
     ClaimOperation,
+    CompleteOperation,
     ConfirmCancellation,
     FailOperation,
+    ReportProgress,
     SaveCheckpoint,
 )
 from ktrdr.domain.operation import OperationState
@@ -24,51 +26,47 @@ async def claim(system: System, op: str, worker: str = WORKER) -> OperationState
     return state
 
 
-async def checkpoint(
-    system: System, op: str, state: dict[str, Any], *, kind: str = "periodic"
+async def as_its_worker(
+    system: System, op: str, command: type[Any], **fields: Any
 ) -> OperationState:
+    """Send a fenced write as the worker that holds the operation's current attempt."""
     current = await system.bus.states.operation(op)
     assert current is not None and current.worker_id is not None
     after, _ = await system.bus.operation(
-        SaveCheckpoint(
+        command(
             operation_id=op,
             at=system.bus.clock(),
             worker_id=current.worker_id,
             attempt=current.attempt,
-            checkpoint_type=kind,
-            state=state,
+            **fields,
         )
     )
     assert after is not None
     return after
 
 
-async def cancel_confirmed(system: System, op: str) -> None:
-    current = await system.bus.states.operation(op)
-    assert current is not None and current.worker_id is not None
-    await system.bus.operation(
-        ConfirmCancellation(
-            operation_id=op,
-            at=system.bus.clock(),
-            worker_id=current.worker_id,
-            attempt=current.attempt,
-            reason="cancellation",
-        )
+async def checkpoint(
+    system: System, op: str, state: dict[str, Any], *, kind: str = "periodic"
+) -> OperationState:
+    return await as_its_worker(system, op, SaveCheckpoint, checkpoint_type=kind, state=state)
+
+
+async def progress(system: System, op: str, percentage: float, step: str, message: str) -> None:
+    await as_its_worker(
+        system, op, ReportProgress, percentage=percentage, current_step=step, message=message
     )
+
+
+async def complete(system: System, op: str, result: dict[str, Any]) -> None:
+    await as_its_worker(system, op, CompleteOperation, result=result)
+
+
+async def cancel_confirmed(system: System, op: str) -> None:
+    await as_its_worker(system, op, ConfirmCancellation, reason="cancellation")
 
 
 async def fail(system: System, op: str, message: str = "boom") -> None:
-    current = await system.bus.states.operation(op)
-    assert current is not None and current.worker_id is not None
-    await system.bus.operation(
-        FailOperation(
-            operation_id=op,
-            at=system.bus.clock(),
-            worker_id=current.worker_id,
-            attempt=current.attempt,
-            message=message,
-        )
-    )
+    await as_its_worker(system, op, FailOperation, message=message)
 
 
 async def failed_with_checkpoints(system: System, op: str, epochs: list[int]) -> None:
