@@ -3,6 +3,22 @@
 Import from here; the submodules are the layout, this is the surface.
 """
 
+from ktrdr.domain.agent_research import (
+    Design,
+    ResearchParams,
+    ResearchPhase,
+    ResearchState,
+    Verdict,
+    assess,
+    design,
+    parse_research_params,
+)
+from ktrdr.domain.agent_research_decisions import (
+    child_operation_id,
+    current_research,
+    next_reaction,
+)
+from ktrdr.domain.agent_research_writes import MANAGER_ID, Reaction
 from ktrdr.domain.checkpoint_policy import CheckpointPolicy
 from ktrdr.domain.checkpoint_summary import checkpoint_summary
 from ktrdr.domain.errors import (
@@ -112,6 +128,7 @@ from ktrdr.domain.worker import (
 
 __all__ = [
     "EVENT_TYPES",
+    "MANAGER_ID",
     "PROGRESS_INTERVAL",
     "SCHEMA_VERSION",
     "SCHEMA_VERSIONS",
@@ -124,9 +141,9 @@ __all__ = [
     "CheckpointDeleted",
     "CheckpointInfo",
     "CheckpointNotFound",
-    "CheckpointSequenceMismatch",
     "CheckpointPolicy",
     "CheckpointSaved",
+    "CheckpointSequenceMismatch",
     "CheckpointType",
     "ClaimOperation",
     "CompleteOperation",
@@ -136,6 +153,7 @@ __all__ = [
     "DeleteCheckpoints",
     "DeletionReason",
     "DeregisterWorker",
+    "Design",
     "DomainError",
     "ErrorInfo",
     "Event",
@@ -164,10 +182,14 @@ __all__ = [
     "OperationType",
     "Progress",
     "ProgressReported",
+    "Reaction",
     "RecordMissedHeartbeat",
     "RegisterWorker",
     "ReportProgress",
     "RequestCancellation",
+    "ResearchParams",
+    "ResearchPhase",
+    "ResearchState",
     "ResumeOperation",
     "ResumeRequested",
     "SaveCheckpoint",
@@ -177,6 +199,7 @@ __all__ = [
     "Upcaster",
     "UtcDatetime",
     "ValidationError",
+    "Verdict",
     "WorkerCommand",
     "WorkerDeregistered",
     "WorkerEvent",
@@ -185,10 +208,14 @@ __all__ = [
     "WorkerRegistered",
     "WorkerState",
     "WorkerStatus",
+    "assess",
     "canonical_json",
     "checkpoint_summary",
+    "child_operation_id",
+    "current_research",
     "decide",
     "decide_worker",
+    "design",
     "evolve",
     "evolve_worker",
     "fold",
@@ -197,7 +224,9 @@ __all__ = [
     "is_known_event_type",
     "json_size",
     "latest_checkpoint",
+    "next_reaction",
     "operation_stream",
+    "parse_research_params",
     "resumable",
     "to_payload",
     "upcast",

@@ -12,9 +12,11 @@ from ktrdr.domain import (
     CreateOperation,
     DeleteCheckpoints,
     OperationNotFound,
+    OperationType,
     RequestCancellation,
     ResumeOperation,
     ResumeRequested,
+    parse_research_params,
 )
 from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.handlers.bus import CommandBus
@@ -29,6 +31,8 @@ async def create_operation(
     keep_checkpoints: bool = False,
     actor: str = "user",
 ) -> OperationState:
+    if operation_type == OperationType.AGENT_RESEARCH:
+        parse_research_params(params)  # the backend runs it, so it refuses bad params at once
     command = CreateOperation(
         operation_id=str(uuid.uuid4()),
         at=bus.clock(),
