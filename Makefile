@@ -16,8 +16,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed  ## create .venv and install ktrdr with its dev tools
 
-demo: install  ## set up, then run the main job on the embedded PostgreSQL
-	$(BIN)/ktrdr db status
+demo: install  ## set up, then tell the whole story on the embedded PostgreSQL (about a minute)
+	$(BIN)/ktrdr demo
 
 serve: install  ## run the API and processors (embedded PostgreSQL unless KTRDR_DATABASE_URL is set)
 	$(BIN)/ktrdr serve
@@ -36,6 +36,7 @@ pytest: install
 
 bench: install  ## run the benchmarks (figures and ratios to their baselines)
 	$(BIN)/python benchmarks/eventlog.py
+	$(BIN)/python benchmarks/training_checkpoint.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 from litestar import Litestar, Router, get
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -27,7 +29,8 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 @get("/health", tags=["health"])
-async def health(system: SystemDep) -> dict[str, Any]:
+async def health(system: SystemDep, state: State) -> dict[str, Any]:
+    counters = state.counters
     try:
         async with system.pool.connection(timeout=5) as conn:
             await conn.execute("SELECT 1")
@@ -39,6 +42,7 @@ async def health(system: SystemDep) -> dict[str, Any]:
         "version": __version__,
         "database": {"reachable": database_ok},
         "processors": system.processor_states(),
+        "fencing": {"stale_attempts_refused": counters["stale_attempts_refused"]},
     }
 
 
@@ -53,6 +57,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with bootstrap(settings, database_url=database_url, clock=clock) as system:
             app.state.system = system
+            app.state.counters = Counter({"stale_attempts_refused": 0})
             if run_processors:
                 async with processors(system):
                     yield

@@ -15,8 +15,11 @@ from ktrdr.api import database
 from ktrdr.artifacts import ArtifactStore
 from ktrdr.config import Settings
 from ktrdr.eventlog import PostgresEventLog
+from ktrdr.handlers import agent_research
 from ktrdr.handlers.bus import Clock, CommandBus, utc_now
+from ktrdr.handlers.cleanup import CleanupReport, delete_on_completion, run_cleanup
 from ktrdr.handlers.orphans import OrphanDetector
+from ktrdr.handlers.reactor import Reactor
 from ktrdr.handlers.singleton import SingletonProcessor
 from ktrdr.handlers.states import ReadModelStates
 from ktrdr.projections.base import BoundInline
@@ -77,13 +80,32 @@ async def bootstrap(
             pool, inline_projections=[BoundInline(p) for p in inline_projections()]
         )
         bus = CommandBus(event_log, ReadModelStates(event_log, pool), clock)
-        yield System(settings, url, pool, event_log, bus, ArtifactStore(settings.artifacts_path))
+        try:
+            yield System(
+                settings, url, pool, event_log, bus, ArtifactStore(settings.artifacts_path)
+            )
+        finally:
+            await event_log.aclose()
     finally:
         await pool.close()
 
 
 ORPHAN_CHECK_SECONDS = 0.5
 """How often the orphan detector looks: detection lands within timeout + this + a commit."""
+RESEARCH_TICK_SECONDS = 0.5
+"""How often the agent research manager reads the log (and touches its liveness row)."""
+
+
+async def scheduled_cleanup(system: System) -> CleanupReport:
+    report = await run_cleanup(
+        system.bus,
+        system.pool,
+        system.artifacts,
+        max_age_days=system.settings.checkpoint_max_age_days,
+        now=system.bus.clock(),
+    )
+    log.info("checkpoint cleanup: %s", report.as_json())
+    return report
 
 
 @contextlib.asynccontextmanager
@@ -104,6 +126,13 @@ async def processors(system: System, *, poll_interval: float = 1.0) -> AsyncIter
         timeout_seconds=settings.orphan_timeout_seconds,
         started_at=system.bus.clock(),
     )
+    completion = Reactor(
+        "completion_cleanup",
+        system.pool,
+        system.event_log,
+        delete_on_completion(system.bus, system.artifacts),
+    )
+    cleanup_every = settings.checkpoint_cleanup_interval_hours * 3600
     system.processors = [
         SingletonProcessor(
             "orphan_detector",
@@ -111,7 +140,26 @@ async def processors(system: System, *, poll_interval: float = 1.0) -> AsyncIter
             system.orphans.tick,
             interval=min(ORPHAN_CHECK_SECONDS, settings.orphan_timeout_seconds / 4),
         ),
+        SingletonProcessor(
+            "completion_cleanup", system.database_url, completion.tick, interval=poll_interval
+        ),
+        # The first cleanup runs one interval after start, not at once (unlike the reference).
+        SingletonProcessor(
+            "checkpoint_cleanup",
+            system.database_url,
+            lambda: scheduled_cleanup(system),
+            interval=cleanup_every,
+            first_after=cleanup_every,
+        ),
     ]
+    research = agent_research.AgentResearchManager(system.bus, system.pool, system.event_log)
+    # Its tick also keeps the manager's liveness row fresh, well within the orphan timeout.
+    research_every = min(RESEARCH_TICK_SECONDS, settings.orphan_timeout_seconds / 4)
+    system.processors.append(
+        SingletonProcessor(
+            agent_research.NAME, system.database_url, research.tick, interval=research_every
+        )
+    )
     tasks = [asyncio.create_task(r.run(stop), name=r.projection.name) for r in system.runners]
     tasks += [asyncio.create_task(p.run(stop), name=p.name) for p in system.processors]
     try:

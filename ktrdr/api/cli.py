@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from ktrdr.api import cli_db, cli_projections
+from ktrdr.api import (
+    cli_checkpoints,
+    cli_db,
+    cli_events,
+    cli_operations,
+    cli_projections,
+    cli_worker,
+)
 from ktrdr.config import SettingsError, load_settings
 
 app = typer.Typer(
@@ -17,8 +25,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(cli_operations.app, name="operations")
+app.add_typer(cli_checkpoints.app, name="checkpoints")
 app.add_typer(cli_db.app, name="db")
 app.add_typer(cli_projections.app, name="projections")
+app.add_typer(cli_events.app, name="events")
+app.command("worker")(cli_worker.worker)
 err = Console(stderr=True)
 
 
@@ -28,14 +40,30 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the REST API and processors (embedded PostgreSQL unless KTRDR_DATABASE_URL is set)."""
-    import uvicorn
-
     from ktrdr.api.app import create_app
     from ktrdr.api.bootstrap import prepare_database
+    from ktrdr.api.server import serve as run_server
 
     settings = load_settings()
     url = prepare_database(settings)
-    uvicorn.run(create_app(settings, database_url=url), host=host, port=port, log_level="info")
+    run_server(create_app(settings, database_url=url), host, port)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the demo's database, artifacts and logs here (default: a"
+            " temporary folder, removed afterwards)."
+        ),
+    ] = None,
+) -> None:
+    """Run the whole story in about a minute: kill -9 a training worker, resume it bit-exact,
+    stop a backtest with SIGTERM and resume it, run an agent research — real processes."""
+    from ktrdr.api.demo import run_demo
+
+    raise typer.Exit(run_demo(Console(), data_dir))
 
 
 def main() -> None:

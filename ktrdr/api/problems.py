@@ -55,8 +55,12 @@ def _title(code: str) -> str:
     return code.replace("_", " ").capitalize()
 
 
-def domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     status = STATUS_BY_CODE.get(exc.code, 409)
+    if exc.code == "STALE_ATTEMPT":
+        counters = getattr(request.app.state, "counters", None)
+        if counters is not None:
+            counters["stale_attempts_refused"] += 1
     extra: dict[str, Any] = {}
     errors = getattr(exc, "errors", None)
     if errors:

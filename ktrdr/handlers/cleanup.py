@@ -19,8 +19,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from ktrdr.artifacts import ArtifactStore
 from ktrdr.domain import DomainError
+from ktrdr.eventlog import RecordedEvent
 from ktrdr.handlers.bus import CommandBus
 from ktrdr.handlers.operations import delete_checkpoints
+from ktrdr.handlers.reactor import React
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +117,28 @@ def _remove_if_empty(folder: Path) -> None:
 
 def _size(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def delete_on_completion(bus: CommandBus, store: ArtifactStore) -> React:
+    """A reaction: a completed operation's checkpoints go (reason "completed") unless it
+    asked to keep them — all but the last when the result names a model artifact in it
+    (a training run's trained model, which backtests load)."""
+
+    async def react(event: RecordedEvent) -> None:
+        if event.event_type != "OperationCompleted":
+            return
+        operation_id = str(event.data["operation_id"])
+        state = await bus.states.operation(operation_id)
+        if state is None or state.keep_checkpoints or not state.checkpoints:
+            return
+        doomed = sorted(state.checkpoints)
+        if state.result and state.result.get("model_artifact"):
+            doomed = doomed[:-1]
+        if not doomed:
+            return
+        try:
+            await delete_checkpoints(bus, store, operation_id, doomed, reason="completed")
+        except DomainError as exc:  # already done by an earlier delivery, or resumed since
+            log.info("completion cleanup of %s skipped: %s", operation_id, exc.detail)
+
+    return react

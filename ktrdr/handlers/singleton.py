@@ -34,12 +34,15 @@ class SingletonProcessor:
         *,
         interval: float,
         lock_retry_interval: float = 1.0,
+        first_after: float = 0.0,
     ) -> None:
+        """``first_after``: seconds between taking the lock and the first tick."""
         self.name = name
         self._conninfo = conninfo
         self._tick = tick
         self._interval = interval
         self._lock_retry = lock_retry_interval
+        self._first_after = first_after
         self.active = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -66,6 +69,7 @@ class SingletonProcessor:
 
     async def _loop(self, conn: AsyncConnection[Any], stop: asyncio.Event) -> None:
         self.active = True
+        await _sleep(stop, self._first_after)
         while not stop.is_set():
             await conn.execute("SELECT 1")  # still holding the lock: the session is alive
             try:

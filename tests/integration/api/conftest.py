@@ -1,8 +1,14 @@
-"""An app on this test's own database, driven through Litestar's test client."""
+"""An app on this test's own database, driven through Litestar's test client.
+
+The test client runs the app on its own event loop (in a thread); the ``system``
+a test drives directly is a second composition on the test's loop, over the same
+database and sharing the same clock — psycopg pools must not cross event loops.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +17,40 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from ktrdr.api.app import create_app
-from ktrdr.api.bootstrap import System
-from ktrdr.config import load_settings
+from ktrdr.api.bootstrap import System, bootstrap
+from ktrdr.config import Settings, load_settings
+
+
+class ShiftedClock:
+    """Real time plus an offset a test can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Litestar:
-    settings = load_settings(
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(
         database_url=database_url,
         data_dir=tmp_path,
         checkpoint_artifacts_path=tmp_path / "artifacts",
     )
-    return create_app(settings, database_url=database_url, run_processors=False)
+
+
+@pytest.fixture
+def app(settings: Settings, database_url: str, clock: ShiftedClock) -> Litestar:
+    return create_app(settings, database_url=database_url, run_processors=False, clock=clock)
 
 
 @pytest.fixture
@@ -32,6 +60,8 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Any]]:
 
 
 @pytest.fixture
-def system(app: Litestar, client: AsyncTestClient[Any]) -> System:
-    found: System = app.state.system
-    return found
+async def system(
+    settings: Settings, database_url: str, clock: ShiftedClock, client: AsyncTestClient[Any]
+) -> AsyncIterator[System]:
+    async with bootstrap(settings, database_url=database_url, clock=clock, pool_size=4) as system:
+        yield system

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from ktrdr.api.bootstrap import System
 from ktrdr.artifacts import ArtifactStore
 from ktrdr.domain import SaveCheckpoint
 from tests.integration.api import drive
+from tests.integration.api.conftest import ShiftedClock
 from tests.integration.api.test_operations_api import API, assert_problem, create
 
 pytestmark = pytest.mark.anyio
@@ -113,14 +113,13 @@ async def test_unknown_operation_errors(client: Client) -> None:
 
 
 async def test_cleanup_expires_old_checkpoints_and_orphan_folders(
-    client: Client, system: System
+    client: Client, system: System, clock: ShiftedClock
 ) -> None:
     old = await create(client)
     await drive.claim(system, old)
     await checkpoint_with_artifacts(system, old, 1, size=500)
     await drive.fail(system, old)
-    later = system.bus.clock() + timedelta(days=40)
-    system.bus.clock = lambda: later
+    clock.advance(days=40)
     fresh = await create(client)
     await drive.claim(system, fresh)
     await checkpoint_with_artifacts(system, fresh, 1, size=700)
@@ -174,3 +173,42 @@ async def test_read_models_rebuild_to_the_same_rows(client: Client, system: Syst
         await replay.rebuild(conn, all_projections())
         assert (await replay.verify(conn, all_projections())).ok
     assert (await client.get(f"{API}/operations")).json() == before
+
+
+async def test_cleanup_removes_old_crash_leftovers_but_not_a_save_in_flight(
+    client: Client, system: System
+) -> None:
+    op = await create(client)
+    await drive.claim(system, op)
+    await checkpoint_with_artifacts(system, op, 1)
+    folder = system.artifacts.root / op
+    old = folder / f".tmp-2-{uuid.uuid4().hex}"
+    young = folder / f".tmp-3-{uuid.uuid4().hex}"
+    unreferenced_young = system.artifacts.path(op, 4)
+    for leftover in (old, young, unreferenced_young):
+        leftover.mkdir()
+        (leftover / "model.pt").write_bytes(b"partial")
+    aged = time.time() - 7200
+    os.utime(old, (aged, aged))
+
+    report = (await client.post(f"{API}/checkpoints/cleanup")).json()
+    assert report["orphan_artifacts_removed"] == 1 and report["checkpoints_deleted"] == 0
+    assert not old.exists() and young.exists() and unreferenced_young.exists()
+    assert system.artifacts.sequences(op) == [1, 4]
+
+
+async def test_cleanup_never_deletes_what_a_resume_is_reading(
+    client: Client, system: System, clock: ShiftedClock
+) -> None:
+    op = await create(client)
+    await drive.claim(system, op)
+    await checkpoint_with_artifacts(system, op, 1)
+    await drive.fail(system, op)
+    clock.advance(days=45)
+    assert (await client.post(f"{API}/operations/{op}/resume")).status_code == 200
+
+    report = (await client.post(f"{API}/checkpoints/cleanup")).json()
+    assert report["checkpoints_deleted"] == 0 and report["skipped_busy"] == 1
+    assert system.artifacts.sequences(op) == [1]
+    claimed = await drive.claim(system, op)
+    assert claimed.resumed_from == 1 and 1 in claimed.checkpoints

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ from litestar.testing import AsyncTestClient
 
 from ktrdr.api.bootstrap import System
 from ktrdr.handlers.orphans import OrphanDetector
+from tests.integration.api.conftest import ShiftedClock
 from tests.integration.api.test_operations_api import API, assert_problem, create
 
 pytestmark = pytest.mark.anyio
@@ -163,7 +163,7 @@ async def test_deregistered_worker_is_listed_only_on_request(client: Client) -> 
 
 
 async def test_orphan_detector_fails_silent_workers_after_its_grace(
-    client: Client, system: System
+    client: Client, system: System, clock: ShiftedClock
 ) -> None:
     await register(client, "w1")
     await register(client, "w2")
@@ -175,13 +175,12 @@ async def test_orphan_detector_fails_silent_workers_after_its_grace(
     )
     alive = await create(client)
     await claim(client, "w2")
-    start = system.bus.clock()
-    detector = OrphanDetector(system.bus, system.pool, timeout_seconds=60, started_at=start)
+    detector = OrphanDetector(system.bus, system.pool, timeout_seconds=60, started_at=clock())
 
-    system.bus.clock = lambda: start + timedelta(seconds=59)
+    clock.advance(seconds=59)
     assert await detector.tick() == []
     await client.post(f"{API}/workers/w2/heartbeat", json={"operation_id": alive, "attempt": 1})
-    system.bus.clock = lambda: start + timedelta(seconds=61)
+    clock.advance(seconds=2)
     assert await detector.tick() == [silent]
     assert await detector.tick() == []
 
@@ -196,18 +195,17 @@ async def test_orphan_detector_fails_silent_workers_after_its_grace(
 
 
 async def test_no_operation_is_failed_before_workers_could_reregister(
-    client: Client, system: System
+    client: Client, system: System, clock: ShiftedClock
 ) -> None:
     await register(client, "w1")
     op = await create(client)
     await claim(client, "w1")
-    claimed_at = system.bus.clock()
     # The backend restarts long after the last heartbeat: the worker still gets a full timeout.
-    restarted = claimed_at + timedelta(seconds=600)
-    detector = OrphanDetector(system.bus, system.pool, timeout_seconds=60, started_at=restarted)
-    system.bus.clock = lambda: restarted + timedelta(seconds=30)
+    clock.advance(seconds=600)
+    detector = OrphanDetector(system.bus, system.pool, timeout_seconds=60, started_at=clock())
+    clock.advance(seconds=30)
     assert await detector.tick() == []
     await register(client, "w1", current_operation_id=op, current_attempt=1)
-    system.bus.clock = lambda: restarted + timedelta(seconds=61)
+    clock.advance(seconds=31)
     assert await detector.tick() == []
     assert (await client.get(f"{API}/operations/{op}")).json()["status"] == "running"
