@@ -42,6 +42,7 @@ _EXPECTED_CODES = {
     ExpectedVersion.NO_STREAM: 0,
 }
 _ANY_RETRIES = 20
+NOTIFY_COALESCE_SECONDS = 0.02
 
 
 class InlineProjection(Protocol):
@@ -222,11 +223,14 @@ class PostgresEventLog(EventLog):
             except (psycopg.Error, PoolClosed) as exc:
                 log.warning("NOTIFY failed, subscribers will poll: %s", exc)
                 return
+            # A burst of appends shares one wake-up; the first after a quiet spell is at once.
+            await asyncio.sleep(NOTIFY_COALESCE_SECONDS)
 
     async def aclose(self) -> None:
         """Wait for the notification in flight (before the pool closes)."""
         task = self._notifier
         if task is not None and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     async def _already_appended(self, stream_id: str, events: Sequence[NewEvent]) -> AppendResult:

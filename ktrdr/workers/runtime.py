@@ -238,30 +238,27 @@ class Worker:
         claim = run.claim
         if claim.resume_from is None:
             return None
+        unusable: list[str] = []
         for candidate in [claim.resume_from, *claim.fallbacks]:
             manifest = Manifest(files=tuple(ArtifactFile(**a) for a in candidate["artifacts"]))
             try:
                 files = self._store.load(claim.operation_id, candidate["sequence"], manifest)
             except CheckpointCorrupted as exc:
-                run.try_send(
-                    "progress",
-                    percentage=0.0,
-                    current_step="resume",
-                    message=f"checkpoint {candidate['sequence']} unusable ({exc});"
-                    " falling back to an earlier one",
-                )
-                log.error("%s", exc)
+                log.error("%s (%s)", exc, exc.code)
+                unusable.append(f"checkpoint {candidate['sequence']}: {exc}")
                 continue
-            if candidate is not claim.resume_from:
+            if unusable:
+                # One event for the history (progress is throttled to one a second).
                 run.send(
                     "progress",
                     percentage=0.0,
                     current_step="resume",
                     message=f"resumed from checkpoint {candidate['sequence']} instead of"
-                    f" {claim.resume_from['sequence']}, which is corrupted",
+                    f" {claim.resume_from['sequence']}, which is corrupted ({unusable[0]})",
                     details={
                         "fallback_from": claim.resume_from["sequence"],
                         "resumed_from": candidate["sequence"],
+                        "unusable": unusable,
                     },
                 )
             return ResumePoint(
@@ -271,8 +268,8 @@ class Worker:
                 files,
             )
         raise RuntimeError(
-            f"no intact checkpoint to resume {claim.operation_id} from (all are corrupted or"
-            " missing); start a new operation"
+            f"no intact checkpoint to resume {claim.operation_id} from ({'; '.join(unusable)});"
+            " start a new operation"
         )
 
     def _deregister(self) -> None:

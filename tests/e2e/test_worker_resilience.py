@@ -222,3 +222,24 @@ def test_disk_use_stays_bounded_over_many_saves(c: Cluster) -> None:
     wait_until(
         lambda: not any(p.name.isdigit() for p in artifacts.iterdir()), 10, "completion cleanup"
     )
+
+
+def test_a_corrupted_checkpoint_falls_back_to_the_previous_one(c: Cluster) -> None:
+    c.start_server()
+    c.start_worker("a")
+    expected = uninterrupted(c, "a")
+    op = c.start(**COUNTER)
+    c.wait_checkpoint(op, 3)
+    assert c.post(f"/operations/{op}/cancel").status_code == 200
+    cancelled = c.wait_status(op, "cancelled", timeout=10)
+    latest = cancelled["checkpoint"]["sequence"]
+    damaged = c.root / "artifacts" / op / str(latest) / "values.json"
+    damaged.write_bytes(damaged.read_bytes()[:-3])  # truncated: size and sha256 differ
+
+    assert c.post(f"/operations/{op}/resume").status_code == 200
+    done = c.wait_status(op, "completed")
+    assert done["result"] == expected
+    messages = [e["data"]["message"] for e in c.events(op) if e["event_type"] == "ProgressReported"]
+    assert any(f"instead of {latest}, which is corrupted" in m for m in messages), messages
+    log = (c.root / "worker-a.log").read_text()
+    assert "CHECKPOINT_CORRUPTED" in log or "corrupt" in log.lower()
