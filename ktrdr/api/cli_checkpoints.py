@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.table import Table
 
 from ktrdr.api.cli_output import (
@@ -17,6 +16,7 @@ from ktrdr.api.cli_output import (
     api,
     err,
     out,
+    page_table,
     print_json,
     say,
     size,
@@ -97,20 +97,17 @@ def show(
 
 
 def _table(page: dict[str, Any]) -> Table:
-    items = page["items"]
-    caption = f"{len(items)} of {page['total']}" if page["total"] > len(items) else None
-    table = Table(box=box.SIMPLE_HEAD, caption=caption, caption_justify="left")
-    for name in ("OPERATION", "TYPE", "CHECKPOINT", "SIZE", "AGE"):
-        table.add_column(name, no_wrap=True, justify="right" if name == "SIZE" else "left")
-    for c in items:
-        table.add_row(
+    rows = [
+        (
             c["operation_id"],
             c["operation_type"],
             f"#{c['sequence']} {c['checkpoint_type']}",
             size(c["total_size_bytes"]),
             age(c["created_at"]),
         )
-    return table
+        for c in page["items"]
+    ]
+    return page_table(page, ("OPERATION", "TYPE", "CHECKPOINT", "SIZE", "AGE"), rows, right="SIZE")
 
 
 @app.command("list")

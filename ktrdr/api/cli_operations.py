@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.table import Table
 
 from ktrdr.api.cli_follow import IntervalOption, TimeoutOption, follow, report_final
@@ -19,6 +18,7 @@ from ktrdr.api.cli_output import (
     checkpoint_brief,
     compact,
     out,
+    page_table,
     print_json,
     say,
     when,
@@ -112,14 +112,8 @@ def start(
 
 
 def _table(page: dict[str, Any]) -> Table:
-    items = page["items"]
-    caption = f"{len(items)} of {page['total']}" if page["total"] > len(items) else None
-    table = Table(box=box.SIMPLE_HEAD, caption=caption, caption_justify="left")
-    table.add_column("ID", no_wrap=True)
-    for name in ("TYPE", "STATUS", "PROGRESS", "CHECKPOINT", "AGE"):
-        table.add_column(name, no_wrap=True, justify="right" if name == "PROGRESS" else "left")
-    for op in items:
-        table.add_row(
+    rows = [
+        (
             op["operation_id"],
             op["operation_type"],
             op["status"],
@@ -127,7 +121,10 @@ def _table(page: dict[str, Any]) -> Table:
             checkpoint_brief(op["checkpoint"]),
             age(op["created_at"]),
         )
-    return table
+        for op in page["items"]
+    ]
+    columns = ("ID", "TYPE", "STATUS", "PROGRESS", "CHECKPOINT", "AGE")
+    return page_table(page, columns, rows, right="PROGRESS")
 
 
 @app.command("list")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from ktrdr.api.client import KtrdrApi, connect
 
@@ -110,3 +113,21 @@ def checkpoint_brief(checkpoint: dict[str, Any] | None) -> str:
     if not checkpoint:
         return "-"
     return str(checkpoint.get("summary") or f"#{checkpoint['sequence']}")
+
+
+def page_table(
+    page: dict[str, Any],
+    columns: tuple[str, ...],
+    rows: Iterable[Sequence[str]],
+    *,
+    right: str = "",
+) -> Table:
+    """A listing page as a table, captioned "N of TOTAL" when the page is not all of it."""
+    shown = len(page["items"])
+    caption = f"{shown} of {page['total']}" if page["total"] > shown else None
+    table = Table(box=box.SIMPLE_HEAD, caption=caption, caption_justify="left")
+    for name in columns:
+        table.add_column(name, no_wrap=True, justify="right" if name == right else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
