@@ -417,14 +417,10 @@ async def measure_writes(
 
 
 @contextlib.asynccontextmanager
-async def open_pool(
-    url: str, max_size: int = 4, options: str | None = None
-) -> AsyncIterator[AsyncConnectionPool[Any]]:
+async def open_pool(url: str, max_size: int = 4) -> AsyncIterator[AsyncConnectionPool[Any]]:
     # As ktrdr/api/bootstrap.py opens it: autocommit, a single-statement append is its own
     # transaction.
     kwargs: dict[str, Any] = {"autocommit": True}
-    if options:
-        kwargs["options"] = options
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=kwargs, open=False
     )

@@ -7,20 +7,12 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from ktrdr.domain import OperationEvent, WorkerEvent, from_payload, operation_stream, worker_stream
+from ktrdr.domain import operation_stream, worker_stream
 from ktrdr.domain.operation import OperationState, fold
 from ktrdr.domain.worker import WorkerState, fold_worker
-from ktrdr.eventlog import EventLog, RecordedEvent
-from ktrdr.projections.operations import load_state
-from ktrdr.projections.workers import load_worker_state
-
-
-def _operation_events(events: list[RecordedEvent]) -> list[OperationEvent]:
-    return [from_payload(e.event_type, e.schema_version, e.data) for e in events]  # type: ignore[misc]
-
-
-def _worker_events(events: list[RecordedEvent]) -> list[WorkerEvent]:
-    return [from_payload(e.event_type, e.schema_version, e.data) for e in events]  # type: ignore[misc]
+from ktrdr.eventlog import EventLog
+from ktrdr.projections.operations import domain_event, load_state
+from ktrdr.projections.workers import load_worker_state, worker_event
 
 
 class States(abc.ABC):
@@ -34,7 +26,7 @@ class States(abc.ABC):
 
     async def worker(self, worker_id: str) -> WorkerState | None:
         events = await self.event_log.read_stream(worker_stream(worker_id))
-        return fold_worker(_worker_events(events))
+        return fold_worker(map(worker_event, events))
 
 
 class StreamStates(States):
@@ -42,7 +34,7 @@ class StreamStates(States):
 
     async def operation(self, operation_id: str) -> OperationState | None:
         events = await self.event_log.read_stream(operation_stream(operation_id))
-        return fold(_operation_events(events))
+        return fold(map(domain_event, events))
 
 
 _SNAPSHOT = "SELECT state FROM operations WHERE operation_id = %(id)s"
@@ -65,7 +57,7 @@ class ReadModelStates(States):
         state = None if row is None else load_state(row[0])
         after = 1 if state is None else state.version + 1
         events = await self.event_log.read_stream(operation_stream(operation_id), after)
-        return fold(_operation_events(events), state)
+        return fold(map(domain_event, events), state)
 
     async def worker(self, worker_id: str) -> WorkerState | None:
         async with self._pool.connection() as conn:
@@ -74,4 +66,4 @@ class ReadModelStates(States):
         state = None if row is None else load_worker_state(row[0])
         after = 1 if state is None else state.version + 1
         events = await self.event_log.read_stream(worker_stream(worker_id), after)
-        return fold_worker(_worker_events(events), state)
+        return fold_worker(map(worker_event, events), state)

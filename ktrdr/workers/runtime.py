@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
 
@@ -283,5 +283,4 @@ def default_worker_id(worker_type: str) -> str:
     return f"{worker_type}-{socket.gethostname()}-{os.getpid()}"
 
 
-WorkloadFactory = Callable[[], Workload]
 __all__ = ["Worker", "WorkerConfig", "default_worker_id"]
