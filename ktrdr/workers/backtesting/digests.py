@@ -13,7 +13,7 @@ from ktrdr.workers.backtesting.book import Trade
 from ktrdr.workers.bars import Bars
 from ktrdr.workers.json_floats import json_safe_object
 
-__all__ = ["bars_sha256", "equity_sha256", "trades_sha256"]
+__all__ = ["bars_sha256", "equity_sha256", "trades_json", "trades_sha256"]
 
 
 def bars_sha256(bars: Bars) -> str:
@@ -28,12 +28,17 @@ def equity_sha256(curve: NDArray[np.float64]) -> str:
     return hashlib.sha256(np.ascontiguousarray(curve, dtype="<f8").tobytes()).hexdigest()
 
 
-def trades_sha256(trades: Sequence[Trade]) -> str:
-    """Hash of the trades as compact JSON with sorted keys (floats in their exact repr)."""
+def trades_json(trades: Sequence[Trade]) -> bytes:
+    """The trades as compact JSON with sorted keys (floats in their exact repr)."""
     text = json.dumps(
         [json_safe_object(trade.to_json()) for trade in trades],
         sort_keys=True,
         separators=(",", ":"),
         allow_nan=False,
     )
-    return hashlib.sha256(text.encode()).hexdigest()
+    return text.encode()
+
+
+def trades_sha256(trades: Sequence[Trade]) -> str:
+    """Hash of ``trades_json(trades)``."""
+    return hashlib.sha256(trades_json(trades)).hexdigest()

@@ -1,14 +1,19 @@
 """Checkpoint state of a backtest, and the restore that continues it exactly.
 
-The state holds everything but the equity curve, which travels as an artifact
-file (``equity_curve.npy``) named in the state with its length and sha256; the
-state also keeps about a hundred sampled points of it for people to look at.
-``bar_index`` is always absolute: the next bar to process.
+The state stays small however long the run: the equity curve and the trades,
+which grow with it, travel as artifact files (``equity_curve.npy``,
+``trades.json``) named in the state with their length and sha256; the state also
+keeps about a hundred sampled points of the curve for people to look at.
+``trades.json`` is the canonical JSON that ``trades_sha256`` hashes, so its
+sha256 is the trades' ``trades_sha256``. ``bar_index`` is always absolute: the
+next bar to process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,15 +24,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ktrdr.workers.backtesting.book import Book, OpenPosition, Trade
-from ktrdr.workers.backtesting.digests import equity_sha256
+from ktrdr.workers.backtesting.digests import equity_sha256, trades_json
 from ktrdr.workers.backtesting.engine import Backtest
 from ktrdr.workers.backtesting.errors import CheckpointMismatch
 from ktrdr.workers.json_floats import decode_float, json_safe_object
 from ktrdr.workers.workload import Capture, ResumePoint, Writer
 
-__all__ = ["EQUITY_FILE", "CheckpointMismatch", "Origin", "capture", "restore"]
+__all__ = ["EQUITY_FILE", "TRADES_FILE", "CheckpointMismatch", "Origin", "capture", "restore"]
 
 EQUITY_FILE = "equity_curve.npy"
+TRADES_FILE = "trades.json"
 _SAMPLES = 100
 
 
@@ -42,6 +48,7 @@ class Origin:
 def capture(backtest: Backtest, origin: Origin) -> Capture:
     """A consistent copy of ``backtest`` at its bar boundary; nothing in it is shared."""
     curve = backtest.equity[: backtest.bar_index].copy()
+    trades = trades_json(backtest.trades)
     position = backtest.book.position
     state = {
         "bar_index": backtest.bar_index,
@@ -49,7 +56,11 @@ def capture(backtest: Backtest, origin: Origin) -> Capture:
         "current_date": _current_date(backtest),
         "cash": backtest.book.cash,
         "positions": [] if position is None else [position.to_json()],
-        "trades": [trade.to_json() for trade in backtest.trades],
+        "trades": {
+            "file": TRADES_FILE,
+            "count": len(backtest.trades),
+            "sha256": hashlib.sha256(trades).hexdigest(),
+        },
         "portfolio_value": backtest.portfolio_value,
         "equity_curve": {
             "file": EQUITY_FILE,
@@ -61,7 +72,8 @@ def capture(backtest: Backtest, origin: Origin) -> Capture:
         "params": origin.params,
         "data_sha256": origin.data_sha256,
     }
-    return Capture(state=json_safe_object(state), files={EQUITY_FILE: _npy_writer(curve)})
+    files = {EQUITY_FILE: _npy_writer(curve), TRADES_FILE: _bytes_writer(trades)}
+    return Capture(state=json_safe_object(state), files=files)
 
 
 def restore(fresh: Backtest, resume: ResumePoint, origin: Origin) -> Backtest:
@@ -77,7 +89,7 @@ def restore(fresh: Backtest, resume: ResumePoint, origin: Origin) -> Backtest:
         costs=fresh.costs,
         strategy=fresh.strategy.restored(state["strategy"]["state"]),
         book=Book(decode_float(state["cash"]), positions[0] if positions else None),
-        trades=[Trade.from_json(item) for item in state["trades"]],
+        trades=_load_trades(resume.files, state["trades"]),
         equity=equity,
         bar_index=bar_index,
         fail_at_bar=fresh.fail_at_bar,
@@ -109,13 +121,29 @@ def _load_curve(
 ) -> NDArray[np.float64]:
     if meta["length"] != bar_index:
         raise CheckpointMismatch(f"equity curve has {meta['length']} points, bar_index {bar_index}")
-    path = files.get(meta["file"])
-    if path is None:
-        raise CheckpointMismatch(f"checkpoint artifact {meta['file']!r} is missing")
+    path = _artifact(files, meta["file"])
     curve: NDArray[np.float64] = np.load(path, allow_pickle=False)
     if curve.shape != (bar_index,) or equity_sha256(curve) != meta["sha256"]:
         raise CheckpointMismatch(f"{path}: equity curve does not match its checkpoint state")
     return curve
+
+
+def _load_trades(files: Mapping[str, Path], meta: Mapping[str, Any]) -> list[Trade]:
+    path = _artifact(files, meta["file"])
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise CheckpointMismatch(f"{path}: trades do not match their checkpoint state")
+    trades = [Trade.from_json(item) for item in json.loads(data)]
+    if len(trades) != meta["count"]:
+        raise CheckpointMismatch(f"{path}: {len(trades)} trades, the state says {meta['count']}")
+    return trades
+
+
+def _artifact(files: Mapping[str, Path], name: str) -> Path:
+    path = files.get(name)
+    if path is None:
+        raise CheckpointMismatch(f"checkpoint artifact {name!r} is missing")
+    return path
 
 
 def _npy_writer(curve: NDArray[np.float64]) -> Writer:
@@ -123,6 +151,13 @@ def _npy_writer(curve: NDArray[np.float64]) -> Writer:
         buffer = io.BytesIO()
         np.save(buffer, curve, allow_pickle=False)
         out.write(buffer.getvalue())
+
+    return write
+
+
+def _bytes_writer(data: bytes) -> Writer:
+    def write(out: IO[bytes]) -> None:
+        out.write(data)
 
     return write
 

@@ -63,7 +63,9 @@ def test_csv_backtest_resumes_exactly(runner: Runner, tmp_path: Path) -> None:
 
 
 def test_checkpoint_state_holds_the_backtest(runner: Runner) -> None:
-    state = runner.until_stop({"bars": 400, "seed": 7, "strategy": STRATEGY}, after=250).state
+    stopped = runner.until_stop({"bars": 400, "seed": 7, "strategy": STRATEGY}, after=250)
+    state = stopped.state
+    trades = json.loads(stopped.files["trades.json"].read_bytes())
 
     assert state["bar_index"] == 250 and state["total_bars"] == 400
     assert state["current_date"] == "2020-01-11T09:00:00+00:00"
@@ -72,7 +74,9 @@ def test_checkpoint_state_holds_the_backtest(runner: Runner) -> None:
     assert state["portfolio_value"] == pytest.approx(
         state["cash"] + position["side"] * position["units"] * synthetic_bars(400, 7).close[249]
     )
-    assert all(trade["exit_bar"] < 250 for trade in state["trades"])
+    assert state["trades"]["file"] == "trades.json"
+    assert len(trades) == state["trades"]["count"] > 0
+    assert all(trade["exit_bar"] < 250 for trade in trades)
     assert state["strategy"]["name"] == "ma_crossover"
     assert len(state["strategy"]["state"]["slow"]["window"]) == 30
     assert state["equity_curve"]["file"] == "equity_curve.npy"
@@ -135,6 +139,22 @@ def test_resume_without_the_equity_curve_is_refused(runner: Runner) -> None:
         runner.to_end({"bars": 400, "seed": 7}, point)
 
 
+def test_resume_with_corrupt_trades_is_refused(runner: Runner) -> None:
+    stopped = runner.until_stop({"bars": 400, "seed": 7}, after=300)
+    path = stopped.files["trades.json"]
+    path.write_bytes(path.read_bytes().replace(b'"side":1', b'"side":-1', 1))
+    with pytest.raises(CheckpointMismatch, match="trades do not match"):
+        runner.to_end({"bars": 400, "seed": 7}, stopped.resume_point())
+
+
+def test_resume_without_the_trades_is_refused(runner: Runner) -> None:
+    stopped = runner.until_stop({"bars": 400, "seed": 7}, after=100)
+    files = {name: path for name, path in stopped.files.items() if name != "trades.json"}
+    point = ResumePoint(stopped.sequence, stopped.checkpoint_type, stopped.state, files)
+    with pytest.raises(CheckpointMismatch, match="'trades.json' is missing"):
+        runner.to_end({"bars": 400, "seed": 7}, point)
+
+
 def test_progress_is_reported_about_every_percent(runner: Runner) -> None:
     result, ctx = runner.to_end({"bars": 1000, "seed": 7, "strategy": STRATEGY})
     reports = ctx.reports
@@ -176,4 +196,4 @@ def test_the_last_bar_closes_the_open_position(runner: Runner) -> None:
     resumed, _ = runner.to_end(params, before_last.resume_point())
 
     assert len(before_last.state["positions"]) == 1
-    assert resumed["total_trades"] == len(before_last.state["trades"]) + 1
+    assert resumed["total_trades"] == before_last.state["trades"]["count"] + 1
