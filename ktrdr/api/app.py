@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
+from typing import Any, LiteralString
 
 import psycopg
-from litestar import Litestar, Router, get
+from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from psycopg_pool import AsyncConnectionPool
 
 from ktrdr import __version__
+from ktrdr.api import database
 from ktrdr.api.bootstrap import bootstrap, processors
 from ktrdr.api.deps import SystemDep, provide_system
 from ktrdr.api.problems import EXCEPTION_HANDLERS
@@ -28,22 +33,44 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 """Checkpoint states (histories, trade logs) are posted as JSON; weights go to artifacts."""
 
 
+HEALTH_TIMEOUT_SECONDS = 1.5
+"""The database check's budget: health answers within it even when a server hangs."""
+_PING: LiteralString = "SELECT 1"
+
+
 @get("/health", tags=["health"])
-async def health(system: SystemDep, state: State) -> dict[str, Any]:
+async def health(system: SystemDep, state: State) -> Response[dict[str, Any]]:
+    """200 "ok", or 503 "unavailable" while the database cannot be reached."""
     counters = state.counters
-    try:
-        async with system.pool.connection(timeout=5) as conn:
-            await conn.execute("SELECT 1")
-        database_ok = True
-    except (psycopg.Error, TimeoutError):
-        database_ok = False
-    return {
-        "status": "ok" if database_ok else "degraded",
+    database_ok = await _database_reachable(system.pool)
+    body = {
+        "status": "ok" if database_ok else "unavailable",
         "version": __version__,
         "database": {"reachable": database_ok},
         "processors": system.processor_states(),
         "fencing": {"stale_attempts_refused": counters["stale_attempts_refused"]},
     }
+    return Response(body, status_code=HTTP_200_OK if database_ok else HTTP_503_SERVICE_UNAVAILABLE)
+
+
+async def _database_reachable(pool: AsyncConnectionPool[Any]) -> bool:
+    ping = asyncio.create_task(_ping(pool))
+    # Not awaited once cancelled: psycopg then asks the server to cancel the query and
+    # waits for it (10 s in all), and a hung server never answers.
+    done, _ = await asyncio.wait({ping}, timeout=HEALTH_TIMEOUT_SECONDS)
+    if not done:
+        ping.cancel()
+        return False
+    return ping.result()
+
+
+async def _ping(pool: AsyncConnectionPool[Any]) -> bool:
+    try:
+        async with pool.connection() as conn:
+            await conn.execute(_PING)
+    except psycopg.Error:
+        return False
+    return True
 
 
 def create_app(
@@ -52,10 +79,16 @@ def create_app(
     database_url: str | None = None,
     run_processors: bool = True,
     clock: Clock = utc_now,
+    embedded_pgdata: Path | None = None,
 ) -> Litestar:
+    """``embedded_pgdata``: the embedded PostgreSQL this process started, restarted if it dies."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with bootstrap(settings, database_url=database_url, clock=clock) as system:
+        async with (
+            bootstrap(settings, database_url=database_url, clock=clock) as system,
+            database.supervised(embedded_pgdata),
+        ):
             app.state.system = system
             app.state.counters = Counter({"stale_attempts_refused": 0})
             if run_processors:

@@ -70,9 +70,17 @@ async def bootstrap(
     if url is None:
         url = await asyncio.to_thread(prepare_database, settings)
     # Autocommit: a single-statement append is its own transaction; multi-statement
-    # work opens an explicit one with conn.transaction().
+    # work opens an explicit one with conn.transaction(). Each checkout is checked, so
+    # connections broken by a database restart are replaced instead of failing requests.
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        url, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=False
+        url,
+        min_size=1,
+        max_size=pool_size,
+        kwargs={"autocommit": True, "connect_timeout": database.CONNECT_TIMEOUT_SECONDS},
+        timeout=database.POOL_TIMEOUT_SECONDS,
+        reconnect_timeout=database.RECONNECT_TIMEOUT_SECONDS,
+        check=AsyncConnectionPool.check_connection,
+        open=False,
     )
     await pool.open(wait=True, timeout=30)
     try:

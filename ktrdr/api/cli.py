@@ -17,6 +17,7 @@ from ktrdr.api import (
     cli_projections,
     cli_worker,
 )
+from ktrdr.api.errors import exits_cleanly
 from ktrdr.config import SettingsError, load_settings
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ err = Console(stderr=True)
 
 
 @app.command()
+@exits_cleanly
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -42,11 +44,13 @@ def serve(
     """Run the REST API and processors (embedded PostgreSQL unless KTRDR_DATABASE_URL is set)."""
     from ktrdr.api.app import create_app
     from ktrdr.api.bootstrap import prepare_database
+    from ktrdr.api.database import embedded_pgdata
     from ktrdr.api.server import serve as run_server
 
     settings = load_settings()
     url = prepare_database(settings)
-    run_server(create_app(settings, database_url=url), host, port)
+    api = create_app(settings, database_url=url, embedded_pgdata=embedded_pgdata(settings))
+    run_server(api, host, port)
 
 
 @app.command()

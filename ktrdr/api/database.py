@@ -1,12 +1,18 @@
-"""Which PostgreSQL to use, starting the embedded one when none is configured, and migrations."""
+"""Which PostgreSQL to use, starting (and restarting) the embedded one when none is
+configured, and migrations."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 import warnings
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]
 import psycopg
 from alembic import command
 from alembic.config import Config
@@ -20,6 +26,18 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_PATH = Path(__file__).resolve().parents[2] / "migrations"
 EMBEDDED_DATABASE = "ktrdr"
+
+POOL_TIMEOUT_SECONDS = 1.0
+"""How long a request waits for a pooled connection: with the database gone it answers 503
+at once instead of after psycopg_pool's default 30 s."""
+CONNECT_TIMEOUT_SECONDS = 2
+"""libpq's connect_timeout (2 is its minimum): an unreachable host fails a connect, not hangs it."""
+RECONNECT_TIMEOUT_SECONDS = 5.0
+"""How long the pool retries a lost connection before giving its slot up. The pool's backoff
+doubles up to this (1, 2, 4 … s); once a slot is given up the next request opens a new
+connection at once, so the API is back seconds after the database, not minutes."""
+SUPERVISE_INTERVAL_SECONDS = 0.5
+"""How often the supervisor looks at the embedded postmaster."""
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -57,11 +75,123 @@ def embedded_url(pgdata: Path) -> str:
     return str(server.get_uri(EMBEDDED_DATABASE))
 
 
+def embedded_pgdata(settings: Settings) -> Path | None:
+    """The embedded server's data directory, or None when KTRDR_DATABASE_URL names a server."""
+    return None if settings.database_url else settings.data_dir / "pgdata"
+
+
 def resolve_url(settings: Settings) -> str:
     """The libpq URL of the configured database, or of the embedded one (started if needed)."""
-    if settings.database_url:
-        return settings.database_url
-    return embedded_url(settings.data_dir / "pgdata")
+    pgdata = embedded_pgdata(settings)
+    if pgdata is None:
+        return str(settings.database_url)
+    return embedded_url(pgdata)
+
+
+def postmaster_alive(server: Any) -> bool:
+    process = server.get_postmaster_info().process
+    return process is not None and _running(process)
+
+
+def _running(process: Any) -> bool:
+    # A postmaster killed with -9 stays a zombie when nobody reaps it (in a container,
+    # `ktrdr serve` is often PID 1): psutil still calls that running.
+    try:
+        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def restart_embedded(server: Any) -> None:
+    """Start the embedded server again on its data directory; returns when it is ready."""
+    # The library's own inter-process lock: another ktrdr process may be starting it too.
+    with server._lock:
+        for lock_file in _lock_files(server):
+            if _stale(lock_file):
+                lock_file.unlink()
+        server.ensure_postgres_running()
+
+
+def _lock_files(server: Any) -> list[Path]:
+    """The data directory's lock file and, when it listens on one, its socket's."""
+    files = [server.pgdata / "postmaster.pid"]
+    socket = server.get_postmaster_info().socket_path
+    if socket is not None:
+        files.append(Path(f"{socket}.lock"))
+    return files
+
+
+def _stale(lock_file: Path) -> bool:
+    """Whether ``lock_file`` was left by a server that is gone.
+
+    PostgreSQL takes a zombie's pid for a live server, and an empty lock file (a server
+    killed while it started) for one starting: either way it refuses to start. Holding
+    the library's lock, nobody else is starting one; and PostgreSQL's shared memory
+    interlock still refuses to start while a backend of the dead server lives on.
+    """
+    try:
+        pid = int(lock_file.read_text().partition("\n")[0])
+    except FileNotFoundError:
+        return False
+    except ValueError:
+        return True
+    try:
+        return not _running(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return True
+
+
+@contextlib.asynccontextmanager
+async def supervised(pgdata: Path | None) -> AsyncIterator[None]:
+    """For the block's lifetime, start the embedded server in ``pgdata`` again whenever it dies.
+
+    None supervises nothing: a configured server is run by whoever configured it.
+    """
+    if pgdata is None:
+        yield
+        return
+    server = await asyncio.to_thread(start_embedded, pgdata)
+    stop = asyncio.Event()
+    task = asyncio.create_task(_supervise(server, stop), name="embedded_postgres_supervisor")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def _supervise(server: Any, stop: asyncio.Event) -> None:
+    while not await _stopped(stop, SUPERVISE_INTERVAL_SECONDS):
+        if not postmaster_alive(server):
+            await _restart(server)
+
+
+async def _restart(server: Any) -> None:
+    log.warning(
+        "the embedded PostgreSQL (pid %s) died; starting it again on %s",
+        server.get_pid(),
+        server.pgdata,
+    )
+    started = time.monotonic()
+    try:
+        await asyncio.to_thread(restart_embedded, server)
+    except Exception:
+        # Its backends may outlive it for a moment and hold its shared memory, a server
+        # killed while it started leaves a lock file the library cannot parse…: whatever
+        # failed, the supervisor must live on and try again.
+        log.exception("could not restart the embedded PostgreSQL; trying again")
+        return
+    log.warning(
+        "the embedded PostgreSQL is back (pid %s) after %.1f s",
+        server.get_pid(),
+        time.monotonic() - started,
+    )
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
 
 
 def check_reachable(url: str) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from ktrdr.domain.errors import DomainError
 from ktrdr.eventlog import ConcurrencyError
@@ -15,6 +16,11 @@ from ktrdr.eventlog import ConcurrencyError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 2
+"""What a 503 asks clients to wait: about the time the embedded server takes to restart."""
+CONNECTION_LOST_SQLSTATES = ("08", "57P")
+"""Connection exceptions, and an operator or a crash ending the session (57P01-57P05).
+Client-side failures (cannot connect, connection closed, PoolTimeout) have no SQLSTATE."""
 
 STATUS_BY_CODE: dict[str, int] = {
     "OPERATION_NOT_FOUND": 404,
@@ -107,9 +113,27 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
+def database_error(request: Request[Any, Any, Any], exc: psycopg.OperationalError) -> Response[Any]:
+    """503 while the database cannot be reached; any other operational error is a 500."""
+    if exc.sqlstate is not None and not exc.sqlstate.startswith(CONNECTION_LOST_SQLSTATES):
+        return internal_error(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    response = problem(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "DATABASE_UNAVAILABLE",
+        "Database unavailable",
+        f"the database cannot be reached right now; retry in {RETRY_AFTER_SECONDS} s"
+        " (/api/v1/health answers 200 again once it is back)",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error,
     ConcurrencyError: concurrency_error,
+    # psycopg_pool's PoolTimeout and PoolClosed are OperationalErrors too.
+    psycopg.OperationalError: database_error,
     ValidationException: validation_error,
     HTTPException: http_error,
     Exception: internal_error,

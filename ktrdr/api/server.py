@@ -24,5 +24,17 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 3
+"""On SIGTERM, requests in flight get this long before they are cancelled: a claim long-polls
+for up to a minute, and the whole shutdown must fit an orchestrator's grace period (10 s)."""
+
+
 def serve(app: Litestar, host: str, port: int) -> None:
-    _Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    _Server(config).run()

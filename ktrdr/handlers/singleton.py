@@ -11,6 +11,8 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg import AsyncConnection
 
+from ktrdr.projections.runner import until_stopped
+
 log = logging.getLogger(__name__)
 
 _TRY_LOCK: LiteralString = (
@@ -48,14 +50,17 @@ class SingletonProcessor:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                async with await AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
-                    if await self._acquire(conn, stop):
-                        await self._loop(conn, stop)
+                await until_stopped(stop, self._session(stop))
             except psycopg.OperationalError as exc:
                 log.warning("processor %s lost its connection: %s", self.name, exc)
             finally:
                 self.active = False
             await _sleep(stop, self._lock_retry)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        async with await AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
+            if await self._acquire(conn, stop):
+                await self._loop(conn, stop)
 
     async def _acquire(self, conn: AsyncConnection[Any], stop: asyncio.Event) -> bool:
         while not stop.is_set():

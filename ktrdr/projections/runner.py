@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import psycopg
@@ -18,6 +18,9 @@ from ktrdr.projections.base import Projection, live_tables
 log = logging.getLogger(__name__)
 
 BeforeCommit = Callable[[int], Awaitable[None]]
+
+STOP_GRACE_SECONDS = 1.0
+"""Once stopped, how long a session may take to end on its own before it is cancelled."""
 
 
 async def _noop(_: int) -> None:
@@ -55,7 +58,7 @@ class CatchUpRunner:
         """Run until ``stop`` is set, reconnecting after a lost connection."""
         while not stop.is_set():
             try:
-                await self._run_connected(stop)
+                await until_stopped(stop, self._run_connected(stop))
             except psycopg.OperationalError as exc:
                 self.active = False
                 log.warning("projection %s lost its connection: %s", self.projection.name, exc)
@@ -123,6 +126,35 @@ class CatchUpRunner:
 class PositionMoved(RuntimeError):
     def __init__(self, name: str) -> None:
         super().__init__(f"projection {name}: position moved under the runner; batch rolled back")
+
+
+async def until_stopped(stop: asyncio.Event, session: Coroutine[Any, Any, None]) -> None:
+    """Run ``session``; once ``stop`` is set, give it STOP_GRACE_SECONDS, then cancel it.
+
+    A session notices ``stop`` between statements, but a connect or a query to a database
+    that is gone or hung can wait for minutes: that must not hold up shutdown.
+    """
+    task = asyncio.create_task(session)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+    finally:
+        stopping.cancel()
+        await _cancel(task)
+    if not task.cancelled():
+        task.result()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until its connections are closed."""
+    task.cancel()
+    if not (await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS))[0]:
+        # psycopg answers a cancelled query by asking the server to cancel it, then waits
+        # for it (10 s in all); a hung server never answers. Cancelled again, it drops
+        # the connection at once.
+        task.cancel()
+        await asyncio.wait({task})
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
