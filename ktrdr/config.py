@@ -1,4 +1,4 @@
-"""Settings, read from the environment (DESIGN.md §9).
+"""Settings, read from the environment (docs/design.md §9).
 
 The three ``CHECKPOINT_*`` names are the reference system's and stay
 unprefixed; their ``KTRDR_``-prefixed spellings are accepted too.
@@ -7,9 +7,10 @@ unprefixed; their ``KTRDR_``-prefixed spellings are accepted too.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SQLALCHEMY_SCHEMES = ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://")
@@ -93,6 +94,17 @@ class Settings(BaseSettings):
             return None
         return normalize_database_url(value)
 
+    @model_validator(mode="after")
+    def _heartbeats_fit_the_timeout(self) -> Self:
+        # Three heartbeats per timeout: one lost or late beat never orphans a live worker.
+        if self.heartbeat_interval_seconds > self.orphan_timeout_seconds / 3:
+            raise ValueError(
+                f"KTRDR_HEARTBEAT_INTERVAL_SECONDS ({self.heartbeat_interval_seconds:g}) must be"
+                " at most a third of KTRDR_ORPHAN_TIMEOUT_SECONDS"
+                f" ({self.orphan_timeout_seconds:g}); lower the first or raise the second"
+            )
+        return self
+
     @property
     def artifacts_path(self) -> Path:
         return self.checkpoint_artifacts_path or self.data_dir / "artifacts"
@@ -111,7 +123,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else ""
+            if not error["loc"]:  # a rule between settings: its message names them
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             name = env_name(field) if field in Settings.model_fields else field
             problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

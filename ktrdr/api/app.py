@@ -27,7 +27,7 @@ from ktrdr.api.routes.operations import OperationsController
 from ktrdr.api.routes.worker_writes import WorkerWritesController
 from ktrdr.api.routes.workers import WorkersController
 from ktrdr.config import Settings
-from ktrdr.handlers.bus import Clock, utc_now
+from ktrdr.handlers.bus import Clock
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Checkpoint states (histories, trade logs) are posted as JSON; weights go to artifacts."""
@@ -78,7 +78,7 @@ def create_app(
     *,
     database_url: str | None = None,
     run_processors: bool = True,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     embedded_pgdata: Path | None = None,
 ) -> Litestar:
     """``embedded_pgdata``: the embedded PostgreSQL this process started, restarted if it dies."""

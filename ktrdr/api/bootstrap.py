@@ -15,16 +15,17 @@ from ktrdr.api import database
 from ktrdr.artifacts import ArtifactStore
 from ktrdr.config import Settings
 from ktrdr.eventlog import PostgresEventLog
-from ktrdr.handlers import agent_research
-from ktrdr.handlers.bus import Clock, CommandBus, utc_now
-from ktrdr.handlers.cleanup import CleanupReport, delete_on_completion, run_cleanup
+from ktrdr.handlers import agent_research, cleanup
+from ktrdr.handlers.bus import Clock, CommandBus
+from ktrdr.handlers.cleanup import CleanupReport, run_cleanup
+from ktrdr.handlers.clock import DatabaseClock
 from ktrdr.handlers.orphans import OrphanDetector
 from ktrdr.handlers.reactor import Reactor
 from ktrdr.handlers.singleton import SingletonProcessor
 from ktrdr.handlers.states import ReadModelStates
 from ktrdr.projections.base import BoundInline
 from ktrdr.projections.registry import catch_up_projections, inline_projections
-from ktrdr.projections.runner import CatchUpRunner
+from ktrdr.projections.runner import CatchUpRunner, until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,11 @@ async def bootstrap(
     *,
     database_url: str | None = None,
     pool_size: int = 10,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
 ) -> AsyncIterator[System]:
-    """Open the pool and build the event log; close everything on the way out."""
+    """Open the pool and build the event log; close everything on the way out.
+
+    ``clock`` (tests move one by hand) defaults to the database's clock."""
     url = database_url
     if url is None:
         url = await asyncio.to_thread(prepare_database, settings)
@@ -87,21 +90,43 @@ async def bootstrap(
         event_log = PostgresEventLog(
             pool, inline_projections=[BoundInline(p) for p in inline_projections()]
         )
-        bus = CommandBus(event_log, ReadModelStates(event_log, pool), clock)
         try:
-            yield System(
-                settings, url, pool, event_log, bus, ArtifactStore(settings.artifacts_path)
-            )
+            async with _clock(pool, clock) as now:
+                bus = CommandBus(event_log, ReadModelStates(event_log, pool), now)
+                yield System(
+                    settings, url, pool, event_log, bus, ArtifactStore(settings.artifacts_path)
+                )
         finally:
             await event_log.aclose()
     finally:
         await pool.close()
 
 
+@contextlib.asynccontextmanager
+async def _clock(pool: AsyncConnectionPool[Any], given: Clock | None) -> AsyncIterator[Clock]:
+    """The clock every timestamp and verdict uses: the database's, kept in sync."""
+    if given is not None:
+        yield given
+        return
+    clock = DatabaseClock()
+    await clock.sync(pool)
+    stop = asyncio.Event()
+    syncing = asyncio.create_task(
+        until_stopped(stop, clock.keep_synced(pool, stop)), name="database_clock"
+    )
+    try:
+        yield clock
+    finally:
+        stop.set()
+        await syncing
+
+
 ORPHAN_CHECK_SECONDS = 0.5
-"""How often the orphan detector looks: detection lands within timeout + this + a commit."""
+"""How often the orphan detector looks (at most): detection lands within timeout + this."""
 RESEARCH_TICK_SECONDS = 0.5
-"""How often the agent research manager reads the log (and touches its liveness row)."""
+"""How often the agent research manager reads the log (and touches its liveness rows)."""
+RETENTION_POLL_SECONDS = 0.1
+"""How soon after a checkpoint is saved the ones it supersedes are deleted."""
 
 
 async def scheduled_cleanup(system: System) -> CleanupReport:
@@ -111,9 +136,20 @@ async def scheduled_cleanup(system: System) -> CleanupReport:
         system.artifacts,
         max_age_days=system.settings.checkpoint_max_age_days,
         now=system.bus.clock(),
+        actor=cleanup.CLEANUP,
     )
     log.info("checkpoint cleanup: %s", report.as_json())
     return report
+
+
+def orphan_check_seconds(settings: Settings) -> float:
+    """Often enough that an unacknowledged claim is back in the queue within two heartbeat
+    intervals, and an orphan failed within its timeout plus a fraction."""
+    return min(
+        ORPHAN_CHECK_SECONDS,
+        settings.orphan_timeout_seconds / 4,
+        settings.heartbeat_interval_seconds / 4,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -128,36 +164,54 @@ async def processors(system: System, *, poll_interval: float = 1.0) -> AsyncIter
         CatchUpRunner(system.database_url, p, poll_interval=poll_interval)
         for p in catch_up_projections()
     ]
+    check_every = orphan_check_seconds(settings)
     system.orphans = OrphanDetector(
         system.bus,
         system.pool,
         timeout_seconds=settings.orphan_timeout_seconds,
+        heartbeat_interval_seconds=settings.heartbeat_interval_seconds,
         started_at=system.bus.clock(),
+        tick_seconds=check_every,
     )
     completion = Reactor(
         "completion_cleanup",
         system.pool,
         system.event_log,
-        delete_on_completion(system.bus, system.artifacts),
+        cleanup.delete_on_completion(system.bus, system.artifacts),
+    )
+    retention = Reactor(
+        "checkpoint_retention",
+        system.pool,
+        system.event_log,
+        cleanup.retain_newest(system.bus, system.artifacts, settings.checkpoint_keep),
     )
     cleanup_every = settings.checkpoint_cleanup_interval_hours * 3600
+
+    async def cleanup_due_in() -> float:
+        return await cleanup.first_run_in(
+            system.pool, system.bus.clock(), interval_seconds=cleanup_every
+        )
+
     system.processors = [
         SingletonProcessor(
-            "orphan_detector",
-            system.database_url,
-            system.orphans.tick,
-            interval=min(ORPHAN_CHECK_SECONDS, settings.orphan_timeout_seconds / 4),
+            "orphan_detector", system.database_url, system.orphans.tick, interval=check_every
         ),
         SingletonProcessor(
             "completion_cleanup", system.database_url, completion.tick, interval=poll_interval
         ),
-        # The first cleanup runs one interval after start, not at once (unlike the reference).
+        SingletonProcessor(
+            "checkpoint_retention",
+            system.database_url,
+            retention.tick,
+            interval=min(poll_interval, RETENTION_POLL_SECONDS),
+        ),
+        # Scheduled from the last run the log records: an overdue cleanup starts at once.
         SingletonProcessor(
             "checkpoint_cleanup",
             system.database_url,
             lambda: scheduled_cleanup(system),
             interval=cleanup_every,
-            first_after=cleanup_every,
+            first_after=cleanup_due_in,
         ),
     ]
     research = agent_research.AgentResearchManager(system.bus, system.pool, system.event_log)

@@ -44,8 +44,13 @@ def _sizes(checkpoint: dict[str, Any]) -> str:
     return f"{size(state + artifacts)} (state {size(state)}, artifacts {size(artifacts)})"
 
 
+def _gone(checkpoint: dict[str, Any]) -> str:
+    return "" if checkpoint.get("resumable", True) else " (files missing: cannot resume)"
+
+
 def _print_latest(latest: dict[str, Any], history: list[dict[str, Any]]) -> None:
-    kept = ", ".join(f"#{c['sequence']}" for c in sorted(history, key=lambda c: c["sequence"]))
+    ordered = sorted(history, key=lambda c: c["sequence"])
+    kept = ", ".join(f"#{c['sequence']}{_gone(c)}" for c in ordered)
     for label, value in (
         ("operation", latest["operation_id"]),
         ("latest", _name(latest)),
@@ -65,7 +70,8 @@ def _print_details(latest: dict[str, Any], history: list[dict[str, Any]]) -> Non
         say(f"  {artifact['name']}  {size(artifact['size'])}  sha256 {artifact['sha256']}")
     say("\nkept checkpoints (resume from one: `ktrdr operations resume ID --from-checkpoint N`):")
     for checkpoint in history:
-        say(f"  {_name(checkpoint)}  {age(checkpoint['created_at'])} ago  {_sizes(checkpoint)}")
+        when_saved = f"{age(checkpoint['created_at'])} ago"
+        say(f"  {_name(checkpoint)}  {when_saved}  {_sizes(checkpoint)}{_gone(checkpoint)}")
 
 
 @app.command()

@@ -195,9 +195,13 @@ def _status(op: dict[str, Any]) -> str:
     return ", ".join(notes)
 
 
+def _unsaved(failure: dict[str, Any]) -> str:
+    return f"checkpoint {failure['sequence']} not saved: {failure['message']}"
+
+
 def _fields(op: dict[str, Any]) -> list[tuple[str, str]]:
     error = op["error"]
-    return [
+    fields = [
         ("operation", op["operation_id"]),
         ("type", op["operation_type"]),
         ("status", _status(op)),
@@ -213,6 +217,9 @@ def _fields(op: dict[str, Any]) -> list[tuple[str, str]]:
         ("started", when(op["started_at"])),
         ("finished", when(op["completed_at"])),
     ]
+    if op.get("checkpoint_failure"):
+        fields.insert(7, ("unsaved", _unsaved(op["checkpoint_failure"])))
+    return fields
 
 
 @app.command()

@@ -50,7 +50,6 @@ def worker(
         heartbeat_interval=settings.heartbeat_interval_seconds,
         orphan_timeout=settings.orphan_timeout_seconds,
         shutdown_timeout=settings.shutdown_timeout_seconds,
-        checkpoint_keep=settings.checkpoint_keep,
     )
     api = ApiClient(url or settings.api_url)
     runner = Worker(

@@ -12,6 +12,8 @@ from psycopg import AsyncConnection
 from ktrdr.api.bootstrap import System
 
 SystemDep = NamedDependency[System]
+USER = "user"
+"""The actor of what a REST client asks for (until requests carry a principal)."""
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -32,4 +34,4 @@ async def read(
         return await query(conn, *args, **kwargs)
 
 
-__all__ = ["System", "SystemDep", "provide_system", "read"]
+__all__ = ["USER", "System", "SystemDep", "provide_system", "read"]

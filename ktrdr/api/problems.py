@@ -35,6 +35,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "CONCURRENT_MODIFICATION": 409,
     "CHECKPOINT_CORRUPTED": 409,
     "CHECKPOINT_SEQUENCE_MISMATCH": 409,
+    "CHECKPOINT_NOT_RESUMABLE": 409,
+    "CONFLICTING_WRITE": 409,
     "OPERATION_FINISHED": 409,
     "VALIDATION_ERROR": 422,
     # A stored history this code cannot read: the server's fault, not the request's.

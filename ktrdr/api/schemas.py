@@ -87,6 +87,16 @@ class CheckpointRequest(WorkerWrite):
     artifacts_size_bytes: int = Field(default=0, ge=0)
 
 
+class CheckpointFailureRequest(WorkerWrite):
+    sequence: int = Field(ge=1)
+    checkpoint_type: CheckpointTypeName
+    message: str = Field(max_length=2000)
+
+
+class ReleaseRequest(WorkerWrite):
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class CompleteRequest(WorkerWrite):
     result: dict[str, Any] = Field(default_factory=dict)
 

@@ -10,6 +10,7 @@ from ktrdr.artifacts.errors import UnsafeArtifactPath
 from ktrdr.artifacts.manifest import MANIFEST_NAME
 
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_SET_NAME = re.compile(r"^([1-9][0-9]*)(?:-a([1-9][0-9]*))?$")
 
 
 def check_operation_id(operation_id: str) -> str:
@@ -40,9 +41,35 @@ def check_file_name(name: str) -> str:
     return name
 
 
-def relative_path(operation_id: str, sequence: int) -> str:
-    """``<operation_id>/<sequence>``: the ``artifacts_path`` a CheckpointSaved event records."""
-    return f"{check_operation_id(operation_id)}/{check_sequence(sequence)}"
+def set_name(sequence: int, attempt: int | None = None) -> str:
+    """``<sequence>-a<attempt>``: a worker writes only under its own attempt's names, so a
+    fenced-out worker can never write into a set the newer attempt committed
+    (``<sequence>`` alone: sets written before attempts named them)."""
+    if attempt is None:
+        return str(check_sequence(sequence))
+    return f"{check_sequence(sequence)}-a{check_sequence(attempt)}"
+
+
+def parse_set_name(name: str) -> tuple[int, int | None] | None:
+    """(sequence, attempt) of a set's folder name in its canonical spelling, else None."""
+    match = _SET_NAME.fullmatch(name)
+    if match is None:
+        return None
+    attempt = match.group(2)
+    return int(match.group(1)), None if attempt is None else int(attempt)
+
+
+def relative_path(operation_id: str, sequence: int, attempt: int | None = None) -> str:
+    """``<operation_id>/<set name>``: the ``artifacts_path`` a CheckpointSaved event records."""
+    return f"{check_operation_id(operation_id)}/{set_name(sequence, attempt)}"
+
+
+def split_relative_path(artifacts_path: str) -> tuple[str, str]:
+    """(operation id, set name) of an ``artifacts_path``, refused unless canonical."""
+    operation_id, _, name = artifacts_path.partition("/")
+    if parse_set_name(name) is None:
+        raise UnsafeArtifactPath(f"{artifacts_path!r} is not <operation id>/<checkpoint set>")
+    return check_operation_id(operation_id), name
 
 
 def contained(root: Path, *parts: str) -> Path:

@@ -1,7 +1,8 @@
 """Checkpoint artifact sets on a local (or mounted) filesystem, written crash-atomically.
 
-Layout: ``root/<operation_id>/<sequence>/`` holds the files and ``manifest.json``.
-A set is built in ``root/<operation_id>/.tmp-<sequence>-<hex>/``, every file and the
+Layout: ``root/<operation_id>/<sequence>-a<attempt>/`` holds the files and
+``manifest.json`` (``<sequence>/`` for sets written without an attempt). A set is built
+in ``root/<operation_id>/.tmp-<set name>-<hex>/``, every file and the
 manifest fsynced, then renamed into place and the parent fsynced, so a crash leaves
 either the complete set or a ``.tmp-`` leftover, never a partial set under its name.
 """
@@ -36,9 +37,11 @@ from ktrdr.artifacts.manifest import (
 from ktrdr.artifacts.paths import (
     check_file_name,
     check_operation_id,
-    check_sequence,
     contained,
+    parse_set_name,
     relative_path,
+    set_name,
+    split_relative_path,
 )
 from ktrdr.domain import ArtifactFile
 from ktrdr.domain import ValidationError as DomainValidationError
@@ -46,7 +49,7 @@ from ktrdr.domain import ValidationError as DomainValidationError
 Writer = Callable[[IO[bytes]], None]
 """Writes one artifact file into the handle it is given (the same type as workload.Writer)."""
 
-_LEFTOVER = re.compile(r"^\.(tmp|old|del)-(\d+)-[0-9a-f]{32}$")
+_LEFTOVER = re.compile(r"^\.(tmp|old|del)-(\d+(?:-a\d+)?)-[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -66,16 +69,29 @@ class ArtifactStore:
         self.root = Path(root)
         self.write_delay_seconds = write_delay_seconds
 
-    def path(self, operation_id: str, sequence: int) -> Path:
-        return contained(self.root, check_operation_id(operation_id), str(check_sequence(sequence)))
+    def path(self, operation_id: str, sequence: int, attempt: int | None = None) -> Path:
+        return contained(self.root, check_operation_id(operation_id), set_name(sequence, attempt))
 
-    def write(self, operation_id: str, sequence: int, files: Mapping[str, Writer]) -> Manifest:
+    def set_path(self, artifacts_path: str) -> Path:
+        """The folder of the set a CheckpointSaved event's ``artifacts_path`` names."""
+        return contained(self.root, *split_relative_path(artifacts_path))
+
+    def write(
+        self,
+        operation_id: str,
+        sequence: int,
+        files: Mapping[str, Writer],
+        *,
+        attempt: int | None = None,
+    ) -> Manifest:
         """Write a complete artifact set and return its manifest.
 
-        A set already under that name (a retried save) is kept when it verifies against
-        the new manifest (same bytes), and otherwise replaced by the new one.
+        A set already under that name — only ever the same attempt's, since names carry
+        the attempt — is kept when it verifies against the new manifest (a retried
+        save), and otherwise replaced: that attempt reuses a sequence only when its
+        commit was refused, so the set it replaces was never published.
         """
-        final = self.path(operation_id, sequence)
+        final = self.path(operation_id, sequence, attempt)
         names = [check_file_name(name) for name in files]
         make_dir(final.parent)
         temp = self._aside(final, "tmp")
@@ -122,12 +138,20 @@ class ArtifactStore:
         remove_tree(old)
 
     def load(
-        self, operation_id: str, sequence: int, manifest: Manifest | None = None
+        self,
+        operation_id: str,
+        sequence: int,
+        manifest: Manifest | None = None,
+        *,
+        attempt: int | None = None,
     ) -> dict[str, Path]:
-        """Verify a set's files (size and sha256) against ``manifest`` — the one the
-        CheckpointSaved event carries — or the set's own; return name -> path."""
-        folder = self.path(operation_id, sequence)
-        location = relative_path(operation_id, sequence)
+        return self.load_set(relative_path(operation_id, sequence, attempt), manifest)
+
+    def load_set(self, location: str, manifest: Manifest | None = None) -> dict[str, Path]:
+        """Verify the files (size and sha256) of the set at ``location`` (an event's
+        ``artifacts_path``) against ``manifest`` — the one the CheckpointSaved event
+        carries — or the set's own; return name -> path."""
+        folder = self.set_path(location)
         if not folder.is_dir():
             raise CheckpointCorrupted(location, ["the artifact folder is missing"])
         expected = manifest if manifest is not None else _read_manifest(folder, location)
@@ -136,18 +160,39 @@ class ArtifactStore:
             raise CheckpointCorrupted(location, problems)
         return {file.name: folder / file.name for file in expected.files}
 
+    def intact(self, location: str | None, files: Iterable[ArtifactFile]) -> bool:
+        """Whether the set at ``location`` has every file at its size (a cheap look that
+        reads no bytes: ``load_set`` verifies the sha256 when it matters)."""
+        if location is None:
+            return True
+        folder = self.set_path(location)
+        return folder.is_dir() and all(
+            (path := folder / check_file_name(f.name)).is_file()
+            and not path.is_symlink()
+            and path.stat().st_size == f.size
+            for f in files
+        )
+
     def delete(self, operation_id: str, sequences: Iterable[int]) -> list[int]:
-        """Delete artifact sets; returns the sequences that existed and are gone now."""
-        deleted = []
-        for sequence in sorted(set(sequences)):
-            folder = self.path(operation_id, sequence)
-            if folder.is_dir():
-                doomed = self._aside(folder, "del")
-                folder.rename(doomed)  # no half-deleted set is ever left under its name
-                fsync_dir(folder.parent)
-                remove_tree(doomed)
-                deleted.append(sequence)
-        return deleted
+        """Delete the artifact sets of ``sequences``, whichever attempt wrote them (any but
+        the committed one are leftovers of fenced-out writers); returns the sequences
+        that had a set and have none now."""
+        doomed = set(sequences)
+        deleted = set()
+        for name in self.sets(operation_id):
+            parsed = parse_set_name(name)
+            if parsed is not None and parsed[0] in doomed:
+                self.delete_set(f"{operation_id}/{name}")
+                deleted.add(parsed[0])
+        return sorted(deleted)
+
+    def delete_set(self, location: str) -> None:
+        folder = self.set_path(location)
+        if folder.is_dir():
+            doomed = self._aside(folder, "del")
+            folder.rename(doomed)  # no half-deleted set is ever left under its name
+            fsync_dir(folder.parent)
+            remove_tree(doomed)
 
     def delete_operation(self, operation_id: str) -> bool:
         """Delete every set and leftover of an operation; False when there was nothing."""
@@ -159,15 +204,6 @@ class ArtifactStore:
         fsync_dir(self.root)
         return True
 
-    def retain(self, operation_id: str, keep: int, protect: Iterable[int] = ()) -> list[int]:
-        """Keep the newest ``keep`` sets and every protected one; delete the rest."""
-        if keep < 0:
-            raise ValueError(f"keep must be zero or more, got {keep}")
-        sequences = self.sequences(operation_id)
-        kept = set(sequences[len(sequences) - keep :] if keep else ()) | set(protect)
-        doomed = [sequence for sequence in sequences if sequence not in kept]
-        return self.delete(operation_id, doomed)
-
     def operations(self) -> list[str]:
         """Operation ids that have a folder under the root (sorted)."""
         if not self.root.is_dir():
@@ -178,15 +214,22 @@ class ArtifactStore:
             if entry.is_dir() and not entry.is_symlink() and _is_operation_id(entry.name)
         )
 
-    def sequences(self, operation_id: str) -> list[int]:
-        """Sequences of an operation's artifact sets (complete or not), ascending."""
+    def sets(self, operation_id: str) -> list[str]:
+        """Names of an operation's artifact sets (complete or not), by sequence."""
         folder = contained(self.root, check_operation_id(operation_id))
         if not folder.is_dir():
             return []
-        return sorted(
-            int(entry.name)
+        named = [
+            (parsed, entry.name)
             for entry in folder.iterdir()
-            if _is_sequence(entry.name) and entry.is_dir() and not entry.is_symlink()
+            if (parsed := parse_set_name(entry.name)) and entry.is_dir() and not entry.is_symlink()
+        ]
+        return [name for _, name in sorted(named, key=lambda item: (item[0][0], item[0][1] or 0))]
+
+    def sequences(self, operation_id: str) -> list[int]:
+        """Sequences that have an artifact set (complete or not), ascending."""
+        return sorted(
+            {parsed[0] for name in self.sets(operation_id) if (parsed := parse_set_name(name))}
         )
 
     def leftovers(
@@ -267,11 +310,6 @@ def _verify_file(folder: Path, expected: ArtifactFile) -> str | None:
             f"{expected.name} has sha256 {digest[:12]}…, the manifest says {expected.sha256[:12]}…"
         )
     return None
-
-
-def _is_sequence(name: str) -> bool:
-    """Only the canonical spelling (``7``, not ``007``) is a set's folder."""
-    return name.isdigit() and name == str(int(name)) and int(name) > 0
 
 
 def _is_operation_id(name: str) -> bool:

@@ -23,7 +23,9 @@ from ktrdr.domain.checkpoint_policy import CheckpointPolicy
 from ktrdr.domain.checkpoint_summary import checkpoint_summary
 from ktrdr.domain.errors import (
     CheckpointNotFound,
+    CheckpointNotResumable,
     CheckpointSequenceMismatch,
+    ConflictingWrite,
     CorruptHistory,
     DomainError,
     OperationAlreadyExists,
@@ -38,6 +40,7 @@ from ktrdr.domain.errors import (
     ValidationError,
     WorkerNotFound,
 )
+from ktrdr.domain.maintenance import CHECKPOINT_CLEANUP_STREAM, CheckpointCleanupRan
 from ktrdr.domain.messages import (
     EVENT_TYPES,
     SCHEMA_VERSION,
@@ -51,6 +54,7 @@ from ktrdr.domain.messages import (
     upcast,
 )
 from ktrdr.domain.operation import (
+    CheckpointFailure,
     CheckpointInfo,
     ErrorInfo,
     OperationState,
@@ -61,6 +65,7 @@ from ktrdr.domain.operation import (
     resumable,
 )
 from ktrdr.domain.operation_commands import (
+    AcknowledgeClaim,
     ClaimOperation,
     CompleteOperation,
     ConfirmCancellation,
@@ -68,16 +73,25 @@ from ktrdr.domain.operation_commands import (
     DeleteCheckpoints,
     FailOperation,
     OperationCommand,
+    ReleaseClaim,
+    ReportCheckpointFailure,
     ReportProgress,
     RequestCancellation,
     ResumeOperation,
     SaveCheckpoint,
 )
-from ktrdr.domain.operation_decisions import PROGRESS_INTERVAL, decide
+from ktrdr.domain.operation_decisions import (
+    PROGRESS_INTERVAL,
+    checkpoint_content_sha256,
+    decide,
+)
 from ktrdr.domain.operation_events import (
     CancellationRequested,
     CheckpointDeleted,
     CheckpointSaved,
+    CheckpointSaveFailed,
+    ClaimAcknowledged,
+    ClaimReleased,
     OperationCancelled,
     OperationClaimed,
     OperationCompleted,
@@ -87,6 +101,7 @@ from ktrdr.domain.operation_events import (
     ProgressReported,
     ResumeRequested,
 )
+from ktrdr.domain.retention import superseded
 from ktrdr.domain.values import (
     ArtifactFile,
     JsonObject,
@@ -127,6 +142,7 @@ from ktrdr.domain.worker import (
 )
 
 __all__ = [
+    "CHECKPOINT_CLEANUP_STREAM",
     "EVENT_TYPES",
     "MANAGER_ID",
     "PROGRESS_INTERVAL",
@@ -135,19 +151,27 @@ __all__ = [
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "UPCASTERS",
+    "AcknowledgeClaim",
     "ArtifactFile",
     "CancelReason",
     "CancellationRequested",
+    "CheckpointCleanupRan",
     "CheckpointDeleted",
+    "CheckpointFailure",
     "CheckpointInfo",
     "CheckpointNotFound",
+    "CheckpointNotResumable",
     "CheckpointPolicy",
+    "CheckpointSaveFailed",
     "CheckpointSaved",
     "CheckpointSequenceMismatch",
     "CheckpointType",
+    "ClaimAcknowledged",
     "ClaimOperation",
+    "ClaimReleased",
     "CompleteOperation",
     "ConfirmCancellation",
+    "ConflictingWrite",
     "CorruptHistory",
     "CreateOperation",
     "DeleteCheckpoints",
@@ -185,6 +209,8 @@ __all__ = [
     "Reaction",
     "RecordMissedHeartbeat",
     "RegisterWorker",
+    "ReleaseClaim",
+    "ReportCheckpointFailure",
     "ReportProgress",
     "RequestCancellation",
     "ResearchParams",
@@ -210,6 +236,7 @@ __all__ = [
     "WorkerStatus",
     "assess",
     "canonical_json",
+    "checkpoint_content_sha256",
     "checkpoint_summary",
     "child_operation_id",
     "current_research",
@@ -228,6 +255,7 @@ __all__ = [
     "operation_stream",
     "parse_research_params",
     "resumable",
+    "superseded",
     "to_payload",
     "upcast",
     "worker_stream",

@@ -93,6 +93,8 @@ def next_reaction(
         return writes.claim()
     if research.status != OperationStatus.RUNNING or research.worker_id != MANAGER_ID:
         return None
+    if research.acknowledged_at is None:
+        return writes.acknowledge()
     try:
         params = parse_research_params(research.params)
     except ValidationError as error:

@@ -15,6 +15,7 @@ from typing import Any
 from ktrdr.domain.agent_research import ResearchPhase, ResearchState
 from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.domain.operation_commands import (
+    AcknowledgeClaim,
     ClaimOperation,
     CompleteOperation,
     ConfirmCancellation,
@@ -74,6 +75,9 @@ class ResearchWrites:
             operation_id=self.research.operation_id, at=self.at, worker_id=MANAGER_ID
         )
         return on(self.research, "claim", claim)
+
+    def acknowledge(self) -> Reaction:
+        return on(self.research, "acknowledge", AcknowledgeClaim(**self._fenced))
 
     def checkpoint(self, kind: CheckpointType, state: ResearchState) -> Reaction:
         save = SaveCheckpoint(**self._fenced, checkpoint_type=kind, state=state.as_json())

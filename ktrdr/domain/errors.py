@@ -190,3 +190,37 @@ class CheckpointSequenceMismatch(DomainError):
         )
         self.sequence = sequence
         self.expected = expected
+
+
+class CheckpointNotResumable(DomainError):
+    """A checkpoint that existed but cannot be resumed from (deleted, or its files gone)."""
+
+    code = "CHECKPOINT_NOT_RESUMABLE"
+
+    def __init__(
+        self, operation_id: str, sequence: int, why: str, resumable: Iterable[int]
+    ) -> None:
+        available = sorted(resumable)
+        hint = (
+            f"resume from one of {_listed(available)}, or leave the checkpoint out for the newest"
+            if available
+            else "no checkpoint of it can be resumed; start a new operation"
+        )
+        super().__init__(
+            f"checkpoint {sequence} of operation {operation_id} cannot be resumed: {why}; {hint}"
+        )
+        self.sequence = sequence
+        self.resumable = available
+
+
+class ConflictingWrite(DomainError):
+    """A worker write for an attempt that already recorded a different one."""
+
+    code = "CONFLICTING_WRITE"
+
+    def __init__(self, operation_id: str, attempt: int, what: str) -> None:
+        super().__init__(
+            f"attempt {attempt} of operation {operation_id} already recorded a different"
+            f" {what}; a repeated write must carry the same content"
+        )
+        self.attempt = attempt

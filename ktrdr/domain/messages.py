@@ -12,10 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ktrdr.domain.errors import UnknownEventType
+from ktrdr.domain.maintenance import CheckpointCleanupRan
 from ktrdr.domain.operation_events import (
     CancellationRequested,
     CheckpointDeleted,
     CheckpointSaved,
+    CheckpointSaveFailed,
+    ClaimAcknowledged,
+    ClaimReleased,
     OperationCancelled,
     OperationClaimed,
     OperationCompleted,
@@ -32,7 +36,7 @@ from ktrdr.domain.worker import (
     WorkerRegistered,
 )
 
-Event = OperationEvent | WorkerEvent
+Event = OperationEvent | WorkerEvent | CheckpointCleanupRan
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns the data of version N into the data of version N + 1 (returns a new dict)."""
@@ -44,8 +48,11 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
     for cls in (
         OperationCreated,
         OperationClaimed,
+        ClaimAcknowledged,
+        ClaimReleased,
         ProgressReported,
         CheckpointSaved,
+        CheckpointSaveFailed,
         CancellationRequested,
         OperationCancelled,
         OperationFailed,
@@ -55,6 +62,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         WorkerRegistered,
         HeartbeatMissed,
         WorkerDeregistered,
+        CheckpointCleanupRan,
     )
 }
 

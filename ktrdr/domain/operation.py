@@ -19,6 +19,9 @@ from ktrdr.domain.operation_events import (
     CancellationRequested,
     CheckpointDeleted,
     CheckpointSaved,
+    CheckpointSaveFailed,
+    ClaimAcknowledged,
+    ClaimReleased,
     OperationCancelled,
     OperationClaimed,
     OperationCompleted,
@@ -65,6 +68,18 @@ class CheckpointInfo:
     attempt: int
     worker_id: str
     created_at: datetime
+    content_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointFailure:
+    """The latest checkpoint a worker could not store; cleared by the next one saved."""
+
+    sequence: int
+    checkpoint_type: CheckpointType
+    message: str
+    attempt: int
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +97,11 @@ class OperationState:
     started_at: datetime | None = None
     """The first claim's time: an operation started once, however often it resumed."""
     claimed_at: datetime | None = None
-    """The latest claim's time (the orphan detector judges a silent worker from it)."""
+    """The latest claim's time (an unacknowledged claim is judged from it)."""
+    acknowledged_at: datetime | None = None
+    """When the latest claim's worker acknowledged it; None while it has not (yet)."""
+    started_attempts: int = 0
+    """Claims a worker acknowledged: runs that really started (released claims do not count)."""
     completed_at: datetime | None = None
     progress: Progress | None = None
     error: ErrorInfo | None = None
@@ -92,6 +111,7 @@ class OperationState:
     """Live (not deleted) checkpoints by sequence."""
     last_sequence: int = 0
     resumed_from: int | None = None
+    checkpoint_failure: CheckpointFailure | None = None
 
     @property
     def resumable(self) -> bool:
@@ -164,6 +184,19 @@ def _applied(state: OperationState, event: OperationEvent) -> OperationState:
                 attempt=event.attempt,
                 started_at=state.started_at or event.at,
                 claimed_at=event.at,
+                acknowledged_at=None,
+                cancellation_requested=False,
+            )
+        case ClaimAcknowledged():
+            return replace(
+                state, acknowledged_at=event.at, started_attempts=state.started_attempts + 1
+            )
+        case ClaimReleased():
+            return replace(
+                state,
+                status=_queued(state),
+                started_at=state.started_at if state.started_attempts else None,
+                claimed_at=None,
                 cancellation_requested=False,
             )
         case ProgressReported():
@@ -171,7 +204,14 @@ def _applied(state: OperationState, event: OperationEvent) -> OperationState:
         case CheckpointSaved():
             checkpoints = {**state.checkpoints, event.sequence: _checkpoint(event)}
             last = max(state.last_sequence, event.sequence)
-            return replace(state, checkpoints=checkpoints, last_sequence=last)
+            return replace(
+                state, checkpoints=checkpoints, last_sequence=last, checkpoint_failure=None
+            )
+        case CheckpointSaveFailed():
+            failure = CheckpointFailure(
+                event.sequence, event.checkpoint_type, event.message, event.attempt, event.at
+            )
+            return replace(state, checkpoint_failure=failure)
         case CancellationRequested():
             return replace(state, cancellation_requested=True)
         case OperationCancelled():
@@ -197,6 +237,11 @@ def _applied(state: OperationState, event: OperationEvent) -> OperationState:
             return replace(state, checkpoints=kept)
         case _:
             assert_never(event)
+
+
+def _queued(state: OperationState) -> OperationStatus:
+    """Where a released claim goes back to: resuming if a resume had queued it."""
+    return OperationStatus.PENDING if state.resumed_from is None else OperationStatus.RESUMING
 
 
 def _ended(state: OperationState, status: OperationStatus, at: datetime) -> OperationState:
@@ -226,4 +271,5 @@ def _checkpoint(event: CheckpointSaved) -> CheckpointInfo:
         attempt=event.attempt,
         worker_id=event.worker_id,
         created_at=event.at,
+        content_sha256=event.content_sha256,
     )

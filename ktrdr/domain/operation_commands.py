@@ -48,6 +48,22 @@ class ClaimOperation(_OperationCommand):
     worker_id: WorkerId
 
 
+class AcknowledgeClaim(_OperationCommand):
+    """The worker got its claim and starts: the lease is now judged by its heartbeats."""
+
+    worker_id: WorkerId
+    attempt: PositiveInt
+
+
+class ReleaseClaim(_OperationCommand):
+    """Put a claim no worker started back in the queue (never acknowledged, or the
+    worker is shutting down). A stale or already acknowledged claim is left alone."""
+
+    attempt: PositiveInt
+    worker_id: WorkerId | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
 class ReportProgress(_OperationCommand):
     worker_id: WorkerId
     attempt: PositiveInt
@@ -76,6 +92,16 @@ class SaveCheckpoint(_OperationCommand):
         if len(set(names)) != len(names):
             raise ValueError("artifact names must be unique")
         return self
+
+
+class ReportCheckpointFailure(_OperationCommand):
+    """A checkpoint the worker could not store (its files or its commit failed)."""
+
+    worker_id: WorkerId
+    attempt: PositiveInt
+    sequence: PositiveInt
+    checkpoint_type: CheckpointType
+    message: Annotated[str, Field(max_length=2000)]
 
 
 class RequestCancellation(_OperationCommand):
@@ -116,7 +142,9 @@ class FailOperation(_OperationCommand):
 
 class ResumeOperation(_OperationCommand):
     checkpoint_sequence: PositiveInt | None = None
-    """The checkpoint to resume from; None for the latest."""
+    """The checkpoint to resume from; None for the latest one that can be."""
+    unavailable: tuple[PositiveInt, ...] = ()
+    """Live checkpoints whose files are missing or damaged: never offered for resume."""
 
 
 class DeleteCheckpoints(_OperationCommand):
@@ -128,8 +156,11 @@ class DeleteCheckpoints(_OperationCommand):
 OperationCommand = (
     CreateOperation
     | ClaimOperation
+    | AcknowledgeClaim
+    | ReleaseClaim
     | ReportProgress
     | SaveCheckpoint
+    | ReportCheckpointFailure
     | RequestCancellation
     | ConfirmCancellation
     | CompleteOperation

@@ -3,12 +3,15 @@ or raises the DomainError that refuses it. It never changes anything itself."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import assert_never
 
 from ktrdr.domain.errors import (
     CheckpointNotFound,
+    CheckpointNotResumable,
     CheckpointSequenceMismatch,
+    ConflictingWrite,
     OperationAlreadyExists,
     OperationBusy,
     OperationFinished,
@@ -18,8 +21,9 @@ from ktrdr.domain.errors import (
     OperationNotResumable,
     StaleAttempt,
 )
-from ktrdr.domain.operation import OperationState, latest_checkpoint
+from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.domain.operation_commands import (
+    AcknowledgeClaim,
     ClaimOperation,
     CompleteOperation,
     ConfirmCancellation,
@@ -27,6 +31,8 @@ from ktrdr.domain.operation_commands import (
     DeleteCheckpoints,
     FailOperation,
     OperationCommand,
+    ReleaseClaim,
+    ReportCheckpointFailure,
     ReportProgress,
     RequestCancellation,
     ResumeOperation,
@@ -36,6 +42,9 @@ from ktrdr.domain.operation_events import (
     CancellationRequested,
     CheckpointDeleted,
     CheckpointSaved,
+    CheckpointSaveFailed,
+    ClaimAcknowledged,
+    ClaimReleased,
     OperationCancelled,
     OperationClaimed,
     OperationCompleted,
@@ -45,8 +54,13 @@ from ktrdr.domain.operation_events import (
     ProgressReported,
     ResumeRequested,
 )
-from ktrdr.domain.values import json_size
-from ktrdr.domain.vocabulary import CancelReason, FailureReason, OperationStatus
+from ktrdr.domain.values import canonical_json, json_size
+from ktrdr.domain.vocabulary import (
+    CancelReason,
+    DeletionReason,
+    FailureReason,
+    OperationStatus,
+)
 
 PROGRESS_INTERVAL = timedelta(seconds=1)
 """At most one ProgressReported per this interval and attempt (a 100 % report always passes)."""
@@ -55,7 +69,14 @@ _CLAIMABLE = (OperationStatus.PENDING, OperationStatus.RESUMING)
 _STOPPED = (OperationStatus.CANCELLED, OperationStatus.FAILED)
 _BUSY = (OperationStatus.RUNNING, OperationStatus.RESUMING)
 
-WorkerWrite = ReportProgress | SaveCheckpoint | ConfirmCancellation | CompleteOperation
+WorkerWrite = (
+    AcknowledgeClaim
+    | ReportProgress
+    | SaveCheckpoint
+    | ReportCheckpointFailure
+    | ConfirmCancellation
+    | CompleteOperation
+)
 
 
 def decide(state: OperationState | None, command: OperationCommand) -> list[OperationEvent]:
@@ -77,10 +98,16 @@ def decide(state: OperationState | None, command: OperationCommand) -> list[Oper
     match command:
         case ClaimOperation():
             return _claim(state, command)
+        case AcknowledgeClaim():
+            return _acknowledge(state, command)
+        case ReleaseClaim():
+            return _release(state, command)
         case ReportProgress():
             return _report_progress(state, command)
         case SaveCheckpoint():
             return _save_checkpoint(state, command)
+        case ReportCheckpointFailure():
+            return _report_checkpoint_failure(state, command)
         case RequestCancellation():
             return _request_cancellation(state, command)
         case ConfirmCancellation():
@@ -140,6 +167,49 @@ def _check_fencing(state: OperationState, command: WorkerWrite) -> None:
         raise StaleAttempt(state.operation_id, command.attempt, state.attempt, state.status)
 
 
+def _by_this_attempt(state: OperationState, command: WorkerWrite) -> bool:
+    """Whether the operation's latest claim is the command's (it may have ended since)."""
+    return command.attempt == state.attempt and command.worker_id == state.worker_id
+
+
+def _acknowledge(state: OperationState, command: AcknowledgeClaim) -> list[OperationEvent]:
+    _check_fencing(state, command)
+    if state.acknowledged_at is not None:
+        return []  # a repeat: the reply to the first one was lost
+    return [
+        ClaimAcknowledged(
+            operation_id=command.operation_id,
+            at=command.at,
+            attempt=command.attempt,
+            worker_id=command.worker_id,
+        )
+    ]
+
+
+def _release(state: OperationState, command: ReleaseClaim) -> list[OperationEvent]:
+    if not _is_current(state, command.attempt, command.worker_id) or state.acknowledged_at:
+        # Judged on an older view: the claim was acknowledged, released or replaced since.
+        return []
+    assert state.worker_id is not None
+    released: list[OperationEvent] = [
+        ClaimReleased(
+            operation_id=command.operation_id,
+            at=command.at,
+            attempt=command.attempt,
+            worker_id=state.worker_id,
+            reason=command.reason,
+        )
+    ]
+    if state.cancellation_requested:
+        # Nobody runs it any more, so the cancel it was waiting for happens now.
+        released.append(
+            OperationCancelled(
+                operation_id=command.operation_id, at=command.at, reason=CancelReason.USER
+            )
+        )
+    return released
+
+
 def _report_progress(state: OperationState, command: ReportProgress) -> list[OperationEvent]:
     _check_fencing(state, command)
     last = state.progress
@@ -164,7 +234,19 @@ def _report_progress(state: OperationState, command: ReportProgress) -> list[Ope
     ]
 
 
+def checkpoint_content_sha256(command: SaveCheckpoint) -> str:
+    """What identifies a checkpoint write: a retried POST of the same save has the same."""
+    content = command.model_dump(
+        mode="json",
+        include={"checkpoint_type", "state", "artifacts_path", "artifacts", "artifacts_size_bytes"},
+    )
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
+
+
 def _save_checkpoint(state: OperationState, command: SaveCheckpoint) -> list[OperationEvent]:
+    digest = checkpoint_content_sha256(command)
+    if _repeated_save(state, command, digest):
+        return []
     _check_fencing(state, command)
     expected = state.last_sequence + 1
     if command.sequence is not None and command.sequence != expected:
@@ -175,13 +257,50 @@ def _save_checkpoint(state: OperationState, command: SaveCheckpoint) -> list[Ope
             at=command.at,
             attempt=command.attempt,
             worker_id=command.worker_id,
-            sequence=state.last_sequence + 1,
+            sequence=expected,
             checkpoint_type=command.checkpoint_type,
             state=command.state,
             artifacts_path=command.artifacts_path,
             artifacts=command.artifacts,
             state_size_bytes=json_size(command.state),
             artifacts_size_bytes=command.artifacts_size_bytes,
+            content_sha256=digest,
+        )
+    ]
+
+
+def _repeated_save(state: OperationState, command: SaveCheckpoint, digest: str) -> bool:
+    """A save this attempt already committed; the same sequence with other content conflicts."""
+    if command.sequence is None or command.sequence > state.last_sequence:
+        return False
+    saved = state.checkpoints.get(command.sequence)
+    if saved is None or (saved.attempt, saved.worker_id) != (command.attempt, command.worker_id):
+        return False
+    if saved.content_sha256 != digest:
+        raise ConflictingWrite(state.operation_id, command.attempt, f"checkpoint {saved.sequence}")
+    return True
+
+
+def _report_checkpoint_failure(
+    state: OperationState, command: ReportCheckpointFailure
+) -> list[OperationEvent]:
+    _check_fencing(state, command)
+    failure = state.checkpoint_failure
+    if failure is not None and (failure.sequence, failure.attempt, failure.message) == (
+        command.sequence,
+        command.attempt,
+        command.message,
+    ):
+        return []
+    return [
+        CheckpointSaveFailed(
+            operation_id=command.operation_id,
+            at=command.at,
+            attempt=command.attempt,
+            worker_id=command.worker_id,
+            sequence=command.sequence,
+            checkpoint_type=command.checkpoint_type,
+            message=command.message,
         )
     ]
 
@@ -189,6 +308,8 @@ def _save_checkpoint(state: OperationState, command: SaveCheckpoint) -> list[Ope
 def _confirm_cancellation(
     state: OperationState, command: ConfirmCancellation
 ) -> list[OperationEvent]:
+    if state.status == OperationStatus.CANCELLED and _by_this_attempt(state, command):
+        return []  # a repeat of the confirmation that ended this attempt
     _check_fencing(state, command)
     return [
         OperationCancelled(
@@ -201,6 +322,10 @@ def _confirm_cancellation(
 
 
 def _complete(state: OperationState, command: CompleteOperation) -> list[OperationEvent]:
+    if state.status == OperationStatus.COMPLETED and _by_this_attempt(state, command):
+        if state.result != command.result:
+            raise ConflictingWrite(state.operation_id, command.attempt, "result")
+        return []
     _check_fencing(state, command)
     return [
         OperationCompleted(
@@ -250,6 +375,8 @@ def _fail(state: OperationState, command: FailOperation) -> list[OperationEvent]
         # The detector judged an attempt that has since ended or been replaced:
         # failing now would kill a newer, healthy attempt.
         return []
+    elif _repeated_failure(state, command):
+        return []
     else:
         raise StaleAttempt(state.operation_id, command.attempt, state.attempt, state.status)
     return [
@@ -263,14 +390,22 @@ def _fail(state: OperationState, command: FailOperation) -> list[OperationEvent]
     ]
 
 
+def _repeated_failure(state: OperationState, command: FailOperation) -> bool:
+    """A worker's failure report that already ended this attempt (its reply was lost)."""
+    return (
+        command.worker_id is not None
+        and state.status == OperationStatus.FAILED
+        and command.attempt == state.attempt
+        and command.worker_id == state.worker_id
+        and state.error is not None
+        and (state.error.reason, state.error.message) == (command.reason, command.message)
+    )
+
+
 def _resume(state: OperationState, command: ResumeOperation) -> list[OperationEvent]:
     if state.status not in _STOPPED:
         raise OperationNotResumable(state.operation_id, state.status)
-    wanted = command.checkpoint_sequence
-    checkpoint = latest_checkpoint(state) if wanted is None else state.checkpoints.get(wanted)
-    if checkpoint is None:
-        missing = () if wanted is None else (wanted,)
-        raise CheckpointNotFound(state.operation_id, missing, state.checkpoints)
+    checkpoint = _resume_point(state, command)
     return [
         ResumeRequested(
             operation_id=command.operation_id,
@@ -282,12 +417,27 @@ def _resume(state: OperationState, command: ResumeOperation) -> list[OperationEv
     ]
 
 
+def _resume_point(state: OperationState, command: ResumeOperation) -> CheckpointInfo:
+    """The checkpoint asked for, or the newest one whose files are there."""
+    intact = {seq: c for seq, c in state.checkpoints.items() if seq not in command.unavailable}
+    wanted = command.checkpoint_sequence
+    if wanted is None:
+        if not intact:
+            raise CheckpointNotFound(state.operation_id, (), intact)
+        return intact[max(intact)]
+    if wanted in intact:
+        return intact[wanted]
+    if wanted in state.checkpoints:
+        raise CheckpointNotResumable(state.operation_id, wanted, "its files are missing", intact)
+    if wanted <= state.last_sequence:
+        raise CheckpointNotResumable(state.operation_id, wanted, "it was deleted", intact)
+    raise CheckpointNotFound(state.operation_id, (wanted,), intact)
+
+
 def _delete_checkpoints(state: OperationState, command: DeleteCheckpoints) -> list[OperationEvent]:
-    if state.status in _BUSY:
-        # A running worker may be writing the next one, a resuming one reads one.
-        raise OperationBusy(state.operation_id, state.status)
     live = state.checkpoints
     wanted = sorted(set(command.sequences)) if command.sequences is not None else sorted(live)
+    _check_deletable(state, command, wanted)
     missing = [sequence for sequence in wanted if sequence not in live]
     if not wanted or missing:
         raise CheckpointNotFound(state.operation_id, missing, live)
@@ -299,3 +449,17 @@ def _delete_checkpoints(state: OperationState, command: DeleteCheckpoints) -> li
             reason=command.reason,
         )
     ]
+
+
+def _check_deletable(state: OperationState, command: DeleteCheckpoints, wanted: list[int]) -> None:
+    superseded = command.reason == DeletionReason.SUPERSEDED
+    if state.status == OperationStatus.RUNNING and superseded:
+        # Retention while it runs: never the newest (the run's own progress) nor the one
+        # this attempt resumed from (its worker may still be reading it).
+        kept = {max(state.checkpoints, default=0), state.resumed_from}
+        if kept.intersection(wanted):
+            raise OperationBusy(state.operation_id, state.status)
+        return
+    if state.status in _BUSY:
+        # A running worker may be writing the next one, a resuming one reads one.
+        raise OperationBusy(state.operation_id, state.status)

@@ -43,6 +43,21 @@ class OperationClaimed(_OperationEvent):
     """The fencing token: 1 for the first claim, one more for each later claim."""
 
 
+class ClaimAcknowledged(_OperationEvent):
+    """The worker received its claim and started: from now on its silence is an orphan."""
+
+    attempt: PositiveInt
+    worker_id: WorkerId
+
+
+class ClaimReleased(_OperationEvent):
+    """A claim no worker started went back to the queue: not a failure, nothing ran."""
+
+    attempt: PositiveInt
+    worker_id: WorkerId
+    reason: str
+
+
 class ProgressReported(_OperationEvent):
     attempt: PositiveInt
     worker_id: WorkerId
@@ -64,6 +79,18 @@ class CheckpointSaved(_OperationEvent):
     state_size_bytes: NonNegativeInt
     """Bytes of the canonical JSON of ``state``."""
     artifacts_size_bytes: NonNegativeInt = 0
+    content_sha256: str | None = None
+    """Of what the worker posted: a repeat of this save is recognised by it (None before 0003)."""
+
+
+class CheckpointSaveFailed(_OperationEvent):
+    """A worker could not store a checkpoint (files or commit): the run goes on without it."""
+
+    attempt: PositiveInt
+    worker_id: WorkerId
+    sequence: PositiveInt
+    checkpoint_type: CheckpointType
+    message: str
 
 
 class CancellationRequested(_OperationEvent):
@@ -102,8 +129,11 @@ class CheckpointDeleted(_OperationEvent):
 OperationEvent = (
     OperationCreated
     | OperationClaimed
+    | ClaimAcknowledged
+    | ClaimReleased
     | ProgressReported
     | CheckpointSaved
+    | CheckpointSaveFailed
     | CancellationRequested
     | OperationCancelled
     | OperationFailed

@@ -33,7 +33,9 @@ TRANSITIONS: dict[OperationStatus | None, frozenset[OperationStatus]] = {
     OperationStatus.PENDING: frozenset(
         {OperationStatus.RUNNING, OperationStatus.CANCELLED, OperationStatus.FAILED}
     ),
-    OperationStatus.RUNNING: TERMINAL_STATUSES,
+    # Back to the queue when a claim was never acknowledged (ClaimReleased).
+    OperationStatus.RUNNING: TERMINAL_STATUSES
+    | {OperationStatus.PENDING, OperationStatus.RESUMING},
     OperationStatus.CANCELLED: frozenset({OperationStatus.RESUMING}),
     OperationStatus.FAILED: frozenset({OperationStatus.RESUMING}),
     OperationStatus.RESUMING: frozenset(
@@ -41,7 +43,7 @@ TRANSITIONS: dict[OperationStatus | None, frozenset[OperationStatus]] = {
     ),
     OperationStatus.COMPLETED: frozenset(),
 }
-"""Status changes an event may cause (DESIGN §4). A pending or resuming operation can
+"""Status changes an event may cause (docs/design.md §4). A pending or resuming operation can
 also be cancelled (by a user) or failed (by the backend) before any worker claims it."""
 
 
@@ -78,3 +80,5 @@ class DeletionReason(enum.StrEnum):
     COMPLETED = "completed"
     MANUAL = "manual"
     EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+    """Retention: newer checkpoints of the same operation replaced it."""

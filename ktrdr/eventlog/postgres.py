@@ -1,4 +1,4 @@
-"""The PostgreSQL event log (DESIGN.md §3)."""
+"""The PostgreSQL event log (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ from ktrdr.domain import (
 from ktrdr.domain.operation import OperationState
 from ktrdr.eventlog import ConcurrencyError, EventLog, Position, RecordedEvent
 from ktrdr.handlers.bus import CommandBus
-from ktrdr.handlers.workers import touch
+from ktrdr.handlers.liveness import keep_alive
 from ktrdr.projections import queries
 from ktrdr.projections.operations import OPERATION_PREFIX
 
@@ -99,7 +99,7 @@ class AgentResearchManager:
         """
         handled = 0
         for _ in range(BATCHES_PER_TICK):
-            await touch(self._pool, MANAGER_ID, self._bus.clock(), None, None)
+            await keep_alive(self._pool, MANAGER_ID, self._bus.clock())
             read = await self._react()
             handled += read
             if read < self._batch:

@@ -75,12 +75,15 @@ class CommandBus:
         self,
         command: OperationCommand,
         *,
-        actor: str = "user",
+        actor: str,
         correlation_id: str | None = None,
         causation_id: str | None = None,
         idempotency_key: uuid.UUID | None = None,
     ) -> tuple[OperationState | None, list[OperationEvent]]:
         """Handle an operation command; returns the state after it and the events it added.
+
+        ``actor`` names who asked: a user, a worker (``worker:<id>``) or the processor
+        that acted on its own (``orphan-detector``, ``checkpoint-retention``…).
 
         With ``idempotency_key`` the events get ids derived from it, so a retried
         command (a processor replaying an event) appends nothing twice.
@@ -115,7 +118,7 @@ class CommandBus:
         raise conflict
 
     async def worker(
-        self, command: WorkerCommand, *, actor: str = "worker"
+        self, command: WorkerCommand, *, actor: str, causation_id: str | None = None
     ) -> tuple[WorkerState | None, list[WorkerEvent]]:
         conflict: ConcurrencyError | None = None
         for _ in range(RETRIES):
@@ -123,7 +126,7 @@ class CommandBus:
             events = decide_worker(state, command)
             if not events:
                 return state, []
-            batch = new_events(events, actor=actor, correlation_id=None, causation_id=None)
+            batch = new_events(events, actor=actor, correlation_id=None, causation_id=causation_id)
             try:
                 await self.event_log.append(
                     worker_stream(command.worker_id),

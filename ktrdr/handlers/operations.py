@@ -8,6 +8,7 @@ from typing import Any
 
 from ktrdr.artifacts import ArtifactStore
 from ktrdr.domain import (
+    ArtifactFile,
     CheckpointNotFound,
     CreateOperation,
     DeleteCheckpoints,
@@ -29,7 +30,7 @@ async def create_operation(
     *,
     parent_operation_id: str | None = None,
     keep_checkpoints: bool = False,
-    actor: str = "user",
+    actor: str,
 ) -> OperationState:
     if operation_type == OperationType.AGENT_RESEARCH:
         parse_research_params(params)  # the backend runs it, so it refuses bad params at once
@@ -46,19 +47,46 @@ async def create_operation(
     return state
 
 
-async def cancel_operation(bus: CommandBus, operation_id: str) -> OperationState:
-    state, _ = await bus.operation(RequestCancellation(operation_id=operation_id, at=bus.clock()))
+async def cancel_operation(bus: CommandBus, operation_id: str, *, actor: str) -> OperationState:
+    state, _ = await bus.operation(
+        RequestCancellation(operation_id=operation_id, at=bus.clock()), actor=actor
+    )
     assert state is not None
     return state
 
 
-async def resume_operation(
-    bus: CommandBus, operation_id: str, checkpoint_sequence: int | None = None
-) -> tuple[OperationState, CheckpointInfo]:
-    command = ResumeOperation(
-        operation_id=operation_id, at=bus.clock(), checkpoint_sequence=checkpoint_sequence
+def unavailable(store: ArtifactStore, state: OperationState) -> tuple[int, ...]:
+    """Live checkpoints whose files are not all there (deleted behind the log's back)."""
+    return tuple(
+        sequence
+        for sequence, info in sorted(state.checkpoints.items())
+        if not store.intact(info.artifacts_path, info.artifacts)
     )
-    state, events = await bus.operation(command)
+
+
+def with_availability(store: ArtifactStore, item: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint as listed, with whether its files are there to resume from."""
+    files = [ArtifactFile.model_validate(a) for a in item["artifacts"]]
+    return {**item, "resumable": store.intact(item["artifacts_path"], files)}
+
+
+async def resume_operation(
+    bus: CommandBus,
+    store: ArtifactStore,
+    operation_id: str,
+    checkpoint_sequence: int | None = None,
+    *,
+    actor: str,
+) -> tuple[OperationState, CheckpointInfo]:
+    """Resume from the checkpoint asked for, or the newest one whose files are there."""
+    before = await bus.states.operation(operation_id)
+    command = ResumeOperation(
+        operation_id=operation_id,
+        at=bus.clock(),
+        checkpoint_sequence=checkpoint_sequence,
+        unavailable=unavailable(store, before) if before else (),
+    )
+    state, events = await bus.operation(command, actor=actor)
     assert state is not None
     [requested] = [e for e in events if isinstance(e, ResumeRequested)]
     return state, state.checkpoints[requested.from_sequence]
@@ -71,9 +99,14 @@ async def delete_checkpoints(
     sequences: Sequence[int] | None = None,
     *,
     reason: str = "manual",
+    actor: str,
+    causation_id: str | None = None,
 ) -> list[int]:
     """Append CheckpointDeleted, then remove the artifact sets (the event is the commit;
-    a removal that fails leaves an orphan directory for cleanup, never a dangling event)."""
+    a removal that fails leaves an orphan directory for cleanup, never a dangling event).
+
+    ``actor`` names who deletes (a user, or the processor); ``causation_id`` the event
+    that made a processor do it."""
     command = DeleteCheckpoints(
         operation_id=operation_id,
         at=bus.clock(),
@@ -83,7 +116,7 @@ async def delete_checkpoints(
     before = await bus.states.operation(operation_id)
     if before is None:
         raise OperationNotFound(operation_id)
-    _, events = await bus.operation(command)
+    _, events = await bus.operation(command, actor=actor, causation_id=causation_id)
     deleted = [seq for e in events for seq in getattr(e, "sequences", ())]
     if not deleted:
         raise CheckpointNotFound(operation_id, sequences or (), before.checkpoints)

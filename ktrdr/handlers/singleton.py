@@ -36,9 +36,10 @@ class SingletonProcessor:
         *,
         interval: float,
         lock_retry_interval: float = 1.0,
-        first_after: float = 0.0,
+        first_after: float | Callable[[], Awaitable[float]] = 0.0,
     ) -> None:
-        """``first_after``: seconds between taking the lock and the first tick."""
+        """``first_after``: seconds between taking the lock and the first tick, or what
+        says how many when the lock is taken (a schedule kept elsewhere)."""
         self.name = name
         self._conninfo = conninfo
         self._tick = tick
@@ -74,7 +75,8 @@ class SingletonProcessor:
 
     async def _loop(self, conn: AsyncConnection[Any], stop: asyncio.Event) -> None:
         self.active = True
-        await _sleep(stop, self._first_after)
+        first = self._first_after
+        await _sleep(stop, first if isinstance(first, int | float) else await first())
         while not stop.is_set():
             await conn.execute("SELECT 1")  # still holding the lock: the session is alive
             try:

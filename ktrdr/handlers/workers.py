@@ -1,20 +1,33 @@
-"""Worker use cases: registration (and re-registration), heartbeats, fenced claims."""
+"""Worker use cases: registration (and re-registration), heartbeats, claims as leases.
+
+Liveness is judged per (operation, attempt). A claim is a lease its worker must
+acknowledge; until it does, the claim can go back to the queue. A worker that
+registers or heartbeats without an acknowledged attempt the backend gives it has
+lost that run (it restarted under the same id, or dropped it), so the attempt is
+released at once instead of waiting for a timeout that its heartbeats would defer.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, LiteralString
 
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr.domain import (
+    AcknowledgeClaim,
     ClaimOperation,
     DeregisterWorker,
+    FailOperation,
+    FailureReason,
     OperationNotClaimable,
     OperationStatus,
     RegisterWorker,
+    ReleaseClaim,
     WorkerNotFound,
     WorkerStatus,
 )
@@ -22,24 +35,30 @@ from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.domain.worker import WorkerState
 from ktrdr.eventlog import ConcurrencyError
 from ktrdr.handlers.bus import CommandBus
+from ktrdr.handlers.liveness import Beat, HeldAttempt, beat
 
-_TOUCH: LiteralString = """
-INSERT INTO worker_liveness (worker_id, last_heartbeat_at, operation_id, attempt)
-VALUES (%(worker_id)s, %(at)s, %(operation_id)s, %(attempt)s)
-ON CONFLICT (worker_id) DO UPDATE SET last_heartbeat_at = EXCLUDED.last_heartbeat_at,
-    operation_id = EXCLUDED.operation_id, attempt = EXCLUDED.attempt
-"""
+log = logging.getLogger(__name__)
+
 _CANDIDATES: LiteralString = """
 SELECT operation_id::text FROM operations
 WHERE status IN ('pending', 'resuming') AND operation_type = %(operation_type)s
 ORDER BY created_at, operation_id LIMIT 20
 """
 CLAIM_POLL_SECONDS = 0.2
+ORPHAN_DETECTOR = "orphan-detector"
+"""The actor of every liveness verdict, wherever it is taken."""
+_VERDICTS = uuid.UUID("6f0c7f5e-9d1e-4d53-9a43-0b7a5c1c2f10")
+
+
+def verdict_key(operation_id: str, attempt: int) -> uuid.UUID:
+    """One verdict per attempt: a judgement repeated (by a second detector, after a crash,
+    or by a heartbeat and the detector at once) appends nothing twice."""
+    return uuid.uuid5(_VERDICTS, f"{operation_id}:{attempt}")
 
 
 @dataclass(frozen=True)
 class Standing:
-    """Whether a worker may go on with the operation it reports (after a re-registration)."""
+    """Whether a worker may go on with the operation it reports."""
 
     operation_id: str
     attempt: int
@@ -52,36 +71,23 @@ class Claimed:
     state: OperationState
     resume_from: CheckpointInfo | None
     fallbacks: list[CheckpointInfo]
-    """Earlier live checkpoints, newest first: where to go if resume_from is corrupt."""
+    """The other live checkpoints, nearest first: where to go if resume_from is unusable."""
 
 
-async def touch(
-    pool: AsyncConnectionPool[Any],
-    worker_id: str,
-    at: datetime,
-    operation_id: str | None,
-    attempt: int | None,
-) -> None:
-    async with pool.connection() as conn:
-        await conn.execute(
-            _TOUCH,
-            {"worker_id": worker_id, "at": at, "operation_id": operation_id, "attempt": attempt},
-        )
-
-
-def standing(state: OperationState | None, worker_id: str, attempt: int) -> Standing | None:
-    if state is None:
+def standing(found: Beat, worker_id: str, operation_id: str, attempt: int) -> Standing | None:
+    if found.operation_status is None:
         return None
-    if state.status != OperationStatus.RUNNING:
-        return Standing(state.operation_id, attempt, False, f"operation is {state.status}")
-    if state.attempt != attempt or state.worker_id != worker_id:
+    if found.operation_status != OperationStatus.RUNNING:
+        return Standing(operation_id, attempt, False, f"operation is {found.operation_status}")
+    if found.operation_attempt != attempt or found.operation_worker_id != worker_id:
         return Standing(
-            state.operation_id,
+            operation_id,
             attempt,
             False,
-            f"operation moved on to attempt {state.attempt} on {state.worker_id}",
+            f"operation moved on to attempt {found.operation_attempt}"
+            f" on {found.operation_worker_id}",
         )
-    return Standing(state.operation_id, attempt, True, "attempt is current")
+    return Standing(operation_id, attempt, True, "attempt is current")
 
 
 async def register_worker(
@@ -89,13 +95,9 @@ async def register_worker(
 ) -> tuple[WorkerState, Standing | None]:
     state, _ = await bus.worker(command, actor=f"worker:{command.worker_id}")
     assert state is not None
-    await touch(
-        pool, command.worker_id, command.at, command.current_operation_id, command.current_attempt
+    judged, _ = await _report(
+        bus, pool, command.worker_id, command.current_operation_id, command.current_attempt
     )
-    judged = None
-    if command.current_operation_id and command.current_attempt:
-        operation = await bus.states.operation(command.current_operation_id)
-        judged = standing(operation, command.worker_id, command.current_attempt)
     return state, judged
 
 
@@ -108,16 +110,55 @@ async def heartbeat(
 ) -> tuple[Standing | None, bool]:
     """Record the heartbeat; returns the worker's standing on its operation and whether
     that operation was asked to stop. An unknown or written-off worker must re-register."""
-    worker = await bus.states.worker(worker_id)
-    if worker is None or worker.status != WorkerStatus.REGISTERED:
+    return await _report(bus, pool, worker_id, operation_id, attempt, registered=True)
+
+
+async def _report(
+    bus: CommandBus,
+    pool: AsyncConnectionPool[Any],
+    worker_id: str,
+    operation_id: str | None,
+    attempt: int | None,
+    *,
+    registered: bool = False,
+) -> tuple[Standing | None, bool]:
+    found = await beat(pool, worker_id, bus.clock(), operation_id, attempt)
+    if registered and found.worker_status != WorkerStatus.REGISTERED:
         raise WorkerNotFound(worker_id)
-    await touch(pool, worker_id, bus.clock(), operation_id, attempt)
+    for held in found.unreported:
+        await _release_unreported(bus, worker_id, held)
     if not operation_id or not attempt:
         return None, False
-    operation = await bus.states.operation(operation_id)
-    judged = standing(operation, worker_id, attempt)
-    cancel = bool(operation and judged and judged.keep and operation.cancellation_requested)
-    return judged, cancel
+    judged = standing(found, worker_id, operation_id, attempt)
+    if judged is None or not judged.keep:
+        return judged, False
+    if not found.acknowledged:
+        # Reporting the attempt proves the worker got its claim (its ack may have been lost).
+        await acknowledge_claim(bus, operation_id, worker_id, attempt)
+    return judged, found.cancellation_requested
+
+
+async def _release_unreported(bus: CommandBus, worker_id: str, held: HeldAttempt) -> None:
+    if not held.acknowledged:
+        return  # its claim may still be on the way to the worker: the ack deadline judges it
+    log.warning(
+        "operation %s: worker %s no longer reports attempt %s; the run is gone",
+        held.operation_id,
+        worker_id,
+        held.attempt,
+    )
+    await bus.operation(
+        FailOperation(
+            operation_id=held.operation_id,
+            at=bus.clock(),
+            reason=FailureReason.ORPHANED,
+            attempt=held.attempt,
+            message=f"worker {worker_id} came back without attempt {held.attempt} (it restarted"
+            " or dropped it); resume it from its last checkpoint",
+        ),
+        actor=ORPHAN_DETECTOR,
+        idempotency_key=verdict_key(held.operation_id, held.attempt),
+    )
 
 
 async def claim_operation(
@@ -125,18 +166,35 @@ async def claim_operation(
     pool: AsyncConnectionPool[Any],
     worker_id: str,
     wait_seconds: float,
+    gone: Callable[[], bool] = lambda: False,
 ) -> Claimed | None:
-    """Long-poll for a pending or resuming operation of the worker's type and claim it."""
+    """Long-poll for a pending or resuming operation of the worker's type and claim it.
+
+    ``gone`` says whether the worker hung up; a claim it can no longer receive goes
+    back to the queue at once (the ack deadline catches the ones this cannot see).
+    """
     worker = await bus.states.worker(worker_id)
     if worker is None or worker.status != WorkerStatus.REGISTERED:
         raise WorkerNotFound(worker_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
-    while True:
+    while not gone():
         claimed = await _claim_one(bus, pool, worker)
-        if claimed is not None or loop.time() >= deadline:
+        if claimed is not None:
+            if gone():
+                await release_claim(
+                    bus,
+                    claimed.state.operation_id,
+                    claimed.state.attempt,
+                    "the worker hung up before its claim reached it",
+                    actor=ORPHAN_DETECTOR,
+                )
+                return None
             return claimed
+        if loop.time() >= deadline:
+            return None
         await asyncio.sleep(min(CLAIM_POLL_SECONDS, max(0.0, deadline - loop.time())))
+    return None
 
 
 async def _claim_one(
@@ -156,7 +214,6 @@ async def _claim_one(
         except (OperationNotClaimable, ConcurrencyError):
             continue  # another worker was faster
         assert state is not None and events
-        await touch(pool, worker.worker_id, bus.clock(), operation_id, state.attempt)
         return _claimed(state)
     return None
 
@@ -164,10 +221,50 @@ async def _claim_one(
 def _claimed(state: OperationState) -> Claimed:
     if state.resumed_from is None or state.resumed_from not in state.checkpoints:
         return Claimed(state, None, [])
-    earlier = sorted((s for s in state.checkpoints if s < state.resumed_from), reverse=True)
+    wanted = state.resumed_from
+    earlier = sorted((s for s in state.checkpoints if s < wanted), reverse=True)
+    later = sorted(s for s in state.checkpoints if s > wanted)
+    # Any intact checkpoint ends the run exactly; the nearest earlier one is the least
+    # surprising, a later one still beats failing a run that can go on.
     return Claimed(
-        state, state.checkpoints[state.resumed_from], [state.checkpoints[s] for s in earlier]
+        state, state.checkpoints[wanted], [state.checkpoints[s] for s in [*earlier, *later]]
     )
+
+
+async def acknowledge_claim(
+    bus: CommandBus, operation_id: str, worker_id: str, attempt: int
+) -> OperationState:
+    state, _ = await bus.operation(
+        AcknowledgeClaim(
+            operation_id=operation_id, at=bus.clock(), worker_id=worker_id, attempt=attempt
+        ),
+        actor=f"worker:{worker_id}",
+    )
+    assert state is not None
+    return state
+
+
+async def release_claim(
+    bus: CommandBus,
+    operation_id: str,
+    attempt: int,
+    reason: str,
+    *,
+    worker_id: str | None = None,
+    actor: str,
+) -> OperationState:
+    state, _ = await bus.operation(
+        ReleaseClaim(
+            operation_id=operation_id,
+            at=bus.clock(),
+            attempt=attempt,
+            worker_id=worker_id,
+            reason=reason,
+        ),
+        actor=actor,
+    )
+    assert state is not None
+    return state
 
 
 async def deregister_worker(bus: CommandBus, worker_id: str, reason: str) -> WorkerState:

@@ -30,18 +30,19 @@ _UPSERT_OPERATION = sql.SQL(
     """
 INSERT INTO {operations} (operation_id, operation_type, status, params, parent_operation_id,
     progress, attempt, worker_id, created_at, started_at, completed_at, error, result,
-    checkpoint, resumable, cancellation_requested, stream_version, state)
+    checkpoint, resumable, cancellation_requested, stream_version, state, checkpoint_failure)
 VALUES (%(operation_id)s, %(operation_type)s, %(status)s, %(params)s, %(parent_operation_id)s,
     %(progress)s, %(attempt)s, %(worker_id)s, %(created_at)s, %(started_at)s, %(completed_at)s,
     %(error)s, %(result)s, %(checkpoint)s, %(resumable)s, %(cancellation_requested)s,
-    %(stream_version)s, %(state)s)
+    %(stream_version)s, %(state)s, %(checkpoint_failure)s)
 ON CONFLICT (operation_id) DO UPDATE SET
     status = EXCLUDED.status, progress = EXCLUDED.progress, attempt = EXCLUDED.attempt,
     worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at,
     completed_at = EXCLUDED.completed_at, error = EXCLUDED.error, result = EXCLUDED.result,
     checkpoint = EXCLUDED.checkpoint, resumable = EXCLUDED.resumable,
     cancellation_requested = EXCLUDED.cancellation_requested,
-    stream_version = EXCLUDED.stream_version, state = EXCLUDED.state
+    stream_version = EXCLUDED.stream_version, state = EXCLUDED.state,
+    checkpoint_failure = EXCLUDED.checkpoint_failure
 """
 )
 _INSERT_HISTORY = sql.SQL(
@@ -103,7 +104,9 @@ def checkpoint_brief(state: OperationState) -> dict[str, Any] | None:
     }
 
 
-_JSON_COLUMNS = frozenset({"params", "progress", "error", "result", "checkpoint", "state"})
+_JSON_COLUMNS = frozenset(
+    {"params", "progress", "error", "result", "checkpoint", "state", "checkpoint_failure"}
+)
 
 
 def operation_fields(state: OperationState) -> dict[str, Any]:
@@ -132,6 +135,7 @@ def operation_fields(state: OperationState) -> dict[str, Any]:
         "cancellation_requested": state.cancellation_requested,
         "stream_version": state.version,
         "state": dumped,
+        "checkpoint_failure": dumped["checkpoint_failure"],
     }
 
 

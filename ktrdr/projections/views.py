@@ -43,6 +43,7 @@ def operation_json(row: dict[str, Any]) -> dict[str, Any]:
         "checkpoint": row["checkpoint"],
         "resumable": row["resumable"],
         "cancellation_requested": row["cancellation_requested"],
+        "checkpoint_failure": row["checkpoint_failure"],
     }
 
 
@@ -213,17 +214,28 @@ async def checkpoint_stats(conn: AsyncConnection[Any]) -> dict[str, Any]:
     }
 
 
+LONG_LOST_TIMEOUTS = 10
+"""A worker silent for this many orphan timeouts is long lost: listed only when asked."""
+
+
 async def list_workers(
     conn: AsyncConnection[Any],
     *,
     now: datetime,
     lost_after_seconds: float,
     include_deregistered: bool = False,
+    include_lost: bool = False,
 ) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(queries.LIST_WORKERS, {"all": include_deregistered})
         rows = await cur.fetchall()
-    return [_worker_json(r, now, lost_after_seconds) for r in rows]
+    workers = [_worker_json(r, now, lost_after_seconds) for r in rows]
+    forgotten = LONG_LOST_TIMEOUTS * lost_after_seconds
+    return [
+        w
+        for w in workers
+        if include_lost or w["status"] != "lost" or w["heartbeat_age_seconds"] <= forgotten
+    ]
 
 
 def _worker_json(row: dict[str, Any], now: datetime, lost_after: float) -> dict[str, Any]:

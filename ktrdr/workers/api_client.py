@@ -22,8 +22,17 @@ class Refused(Exception):
         self.detail = detail
 
 
-FENCED_CODES = {"STALE_ATTEMPT", "CHECKPOINT_SEQUENCE_MISMATCH", "OPERATION_FINISHED"}
+FENCED_CODES = {
+    "STALE_ATTEMPT",
+    "CHECKPOINT_SEQUENCE_MISMATCH",
+    "CONFLICTING_WRITE",
+    "OPERATION_FINISHED",
+}
 """Refusals meaning: this worker no longer owns the operation; abandon it."""
+
+
+class OperationAbandoned(Exception):
+    """This worker no longer owns the operation (stale attempt, or dropped on re-registration)."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ktrdr.artifacts import ArtifactStore, Manifest, relative_path
 from ktrdr.config import Settings
+from ktrdr.workers.api_client import OperationAbandoned
 from ktrdr.workers.workload import Capture, CheckpointType
 
 __all__ = [
@@ -51,9 +52,14 @@ class CheckpointWriteFailed(Exception):
 
     code = "CHECKPOINT_WRITE_FAILED"
 
-    def __init__(self, sequence: int, cause: BaseException) -> None:
-        super().__init__(f"checkpoint {sequence} was not saved: {cause!r}")
+    def __init__(
+        self, sequence: int, checkpoint_type: CheckpointType, cause: BaseException
+    ) -> None:
+        super().__init__(f"checkpoint {sequence} was not saved: {_reason(cause)}")
         self.sequence = sequence
+        self.checkpoint_type = checkpoint_type
+        self.abandoned = isinstance(cause, OperationAbandoned)
+        """The commit was refused because another attempt owns the operation now."""
 
 
 Commit = Callable[[SavedCheckpoint], None]
@@ -75,11 +81,14 @@ class CheckpointWriter:
         *,
         on_error: OnError | None = None,
         background_niceness: int = 10,
+        attempt: int | None = None,
     ) -> None:
         """``background_niceness`` lowers the background thread's CPU priority (Linux), so
-        on a busy machine the save takes the cycles training leaves, not training's."""
+        on a busy machine the save takes the cycles training leaves, not training's.
+        ``attempt`` names the sets (see ``ArtifactStore.write``)."""
         self._store = store
         self._operation_id = operation_id
+        self._attempt = attempt
         self._commit = commit
         self._on_error = on_error
         self._executor = ThreadPoolExecutor(
@@ -148,19 +157,26 @@ class CheckpointWriter:
     ) -> None:
         started = time.perf_counter()
         try:
-            manifest = self._store.write(self._operation_id, sequence, capture.files)
+            manifest = self._store.write(
+                self._operation_id, sequence, capture.files, attempt=self._attempt
+            )
             saved = SavedCheckpoint(
                 operation_id=self._operation_id,
                 sequence=sequence,
                 checkpoint_type=checkpoint_type,
                 state=capture.state,
                 manifest=manifest,
-                artifacts_path=relative_path(self._operation_id, sequence),
+                artifacts_path=relative_path(self._operation_id, sequence, self._attempt),
                 write_seconds=time.perf_counter() - started,
             )
             self._commit(saved)
         except Exception as exc:
-            raise CheckpointWriteFailed(sequence, exc) from exc
+            raise CheckpointWriteFailed(sequence, checkpoint_type, exc) from exc
+
+
+def _reason(cause: BaseException) -> str:
+    detail = getattr(cause, "detail", None)
+    return f"{type(cause).__name__}: {detail or cause}"
 
 
 def _lower_priority(niceness: int) -> None:

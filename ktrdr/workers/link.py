@@ -12,11 +12,12 @@ class Link:
 
     Past the orphan timeout the backend may have given the operation to another
     worker, so nothing more is committed until a re-registration confirms the
-    attempt (DESIGN.md §6).
+    attempt (docs/design.md §6).
     """
 
     def __init__(self, orphan_timeout: float) -> None:
-        self._timeout = orphan_timeout
+        self.timeout = orphan_timeout
+        """The backend's orphan timeout (adopted at each registration)."""
         self._lock = threading.Lock()
         self._last_ok = time.monotonic()
         self._needs_registration = True
@@ -42,19 +43,15 @@ class Link:
         with self._lock:
             return self._needs_registration
 
-    def silent_for(self) -> float:
-        with self._lock:
-            return time.monotonic() - self._last_ok
-
     def lease_valid(self) -> bool:
         with self._lock:
-            return time.monotonic() - self._last_ok < self._timeout
+            return time.monotonic() - self._last_ok < self.timeout
 
     def wait_for_lease(self, timeout: float) -> bool:
         """Wait until the lease is valid again (a heartbeat or re-registration succeeded)."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while time.monotonic() - self._last_ok >= self._timeout:
+            while time.monotonic() - self._last_ok >= self.timeout:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

@@ -8,19 +8,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ktrdr.artifacts import ArtifactStore
-from ktrdr.workers.api_client import FENCED_CODES, ApiClient, BackendUnavailable, Claim, Refused
+from ktrdr.workers.api_client import (
+    FENCED_CODES,
+    ApiClient,
+    BackendUnavailable,
+    Claim,
+    OperationAbandoned,
+    Refused,
+)
 from ktrdr.workers.checkpointing import CheckpointWriteFailed, CheckpointWriter, SavedCheckpoint
+from ktrdr.workers.json_floats import json_safe
 from ktrdr.workers.link import Backoff, Link
 from ktrdr.workers.workload import Capture, CheckpointType, StopReason
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 1.0
-
-
-class OperationAbandoned(Exception):
-    """This worker no longer owns the operation (stale attempt, or dropped on re-registration)."""
 
 
 class OperationRun:
@@ -33,19 +36,13 @@ class OperationRun:
         worker_id: str,
         api: ApiClient,
         link: Link,
-        store: ArtifactStore,
-        keep: int,
         shutting_down: Callable[[], bool],
-        protect: set[int],
     ) -> None:
         self.claim = claim
         self.worker_id = worker_id
         self._api = api
         self._link = link
-        self._store = store
-        self._keep = keep
         self._shutting_down = shutting_down
-        self._protect = protect
         self.next_sequence = claim.next_checkpoint_sequence
         self.cancel_requested = threading.Event()
         self.abandoned = threading.Event()
@@ -92,11 +89,12 @@ class OperationRun:
             return answer
 
     def try_send(self, what: str, **fields: Any) -> None:
-        """A best-effort write (progress): skipped while the link is down or the lease ran out."""
+        """A best-effort write (progress): skipped while the link is down or the lease ran
+        out, and never fatal to the run — whatever goes wrong is logged and dropped."""
         if self._link.needs_registration or not self._link.lease_valid():
             return
         try:
-            answer = self._api.write(self.operation_id, what, self._body(**fields))
+            answer = self._api.write(self.operation_id, what, self._body(**json_safe(fields)))
         except BackendUnavailable:
             self._link.lost()
             return
@@ -104,14 +102,18 @@ class OperationRun:
             if exc.code in FENCED_CODES:
                 self.abandon(exc.detail)
             else:
-                log.warning("progress refused: %s", exc)
+                log.warning("%s refused: %s", what, exc)
+            return
+        except Exception:
+            log.exception("%s of %s not sent", what, self.operation_id)
             return
         self._link.ok()
         if answer.get("cancellation_requested"):
             self.cancel_requested.set()
 
     def commit(self, saved: SavedCheckpoint) -> None:
-        """The checkpoint's files are durable: now the event (the commit), then retention."""
+        """The checkpoint's files are durable: now the event (the commit). The backend
+        decides which older ones retention deletes (each deletion is an event)."""
         self.send(
             "checkpoints",
             sequence=saved.sequence,
@@ -121,12 +123,19 @@ class OperationRun:
             artifacts=[f.model_dump(mode="json") for f in saved.manifest.files],
             artifacts_size_bytes=saved.manifest.total_size,
         )
-        self._store.retain(self.operation_id, self._keep, protect={*self._protect, saved.sequence})
 
     def save_failed(self, failure: CheckpointWriteFailed) -> None:
         log.error("checkpoint %s of %s not saved: %s", failure.sequence, self.operation_id, failure)
         # Never committed: the backend still expects this sequence next.
         self.next_sequence = min(self.next_sequence, failure.sequence)
+        if failure.abandoned:
+            return  # this worker no longer owns the run: there is nobody to tell
+        self.try_send(
+            "checkpoint-failures",
+            sequence=failure.sequence,
+            checkpoint_type=str(failure.checkpoint_type),
+            message=str(failure)[:2000],
+        )
 
     def stop_reason(self) -> StopReason | None:
         if self.abandoned.is_set():

@@ -48,6 +48,6 @@ def trained_model_loader(
             )
         checkpoint = api.checkpoint(operation_id)
         manifest = Manifest(files=tuple(ArtifactFile(**a) for a in checkpoint["artifacts"]))
-        return store.load(operation_id, int(checkpoint["sequence"]), manifest)
+        return store.load_set(checkpoint["artifacts_path"], manifest)
 
     return load

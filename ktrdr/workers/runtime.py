@@ -3,7 +3,7 @@
 It talks to the backend over HTTP only. When the backend is away it keeps
 working and retries with jittered backoff; as soon as it answers again the
 worker re-registers with its current operation and attempt, and goes on only
-if that attempt is still current (DESIGN.md §6).
+if that attempt is still current (docs/design.md §6).
 """
 
 from __future__ import annotations
@@ -16,15 +16,23 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from ktrdr import __version__
 from ktrdr.artifacts import ArtifactStore, CheckpointCorrupted, Manifest
 from ktrdr.domain import ArtifactFile, CheckpointType
-from ktrdr.workers.api_client import ApiClient, BackendUnavailable, Claim, Refused
+from ktrdr.workers.api_client import (
+    ApiClient,
+    BackendUnavailable,
+    Claim,
+    OperationAbandoned,
+    Refused,
+)
 from ktrdr.workers.checkpointing import CheckpointWriter
 from ktrdr.workers.link import Backoff, Link
-from ktrdr.workers.operation_run import OperationAbandoned, OperationRun, RunContext
+from ktrdr.workers.operation_run import OperationRun, RunContext
 from ktrdr.workers.workload import OperationStopped, ResumePoint, Workload
 
 log = logging.getLogger(__name__)
@@ -39,7 +47,6 @@ class WorkerConfig:
     heartbeat_interval: float
     orphan_timeout: float
     shutdown_timeout: float
-    checkpoint_keep: int
 
 
 class Worker:
@@ -58,7 +65,12 @@ class Worker:
         self._shutdown = threading.Event()
         self._stopped = threading.Event()
         self._current: OperationRun | None = None
-        self._current_lock = threading.Lock()
+        # Held while a heartbeat or registration reports the current operation, and while
+        # a new claim becomes current: a report without the claim then always reaches the
+        # backend before the claim is acknowledged, so it can never release a run that
+        # has started (the backend releases an acknowledged attempt a report leaves out).
+        self._reporting = threading.Lock()
+        self._heartbeat_interval = config.heartbeat_interval
         self.completed = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -81,9 +93,6 @@ class Worker:
         log.error("shutdown took longer than %.0fs: exiting now", self.config.shutdown_timeout)
         os._exit(1)
 
-    def request_shutdown(self) -> None:
-        self._shutdown.set()
-
     def run(self) -> int:
         heart = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         heart.start()
@@ -102,7 +111,10 @@ class Worker:
     # -- registration and heartbeats (their own thread) -----------------------------------------
 
     def _register(self) -> None:
-        current = self._current
+        with self._reporting:
+            self._register_reporting(self._current)
+
+    def _register_reporting(self, current: OperationRun | None) -> None:
         body = {
             "worker_id": self.config.worker_id,
             "worker_type": self.config.worker_type,
@@ -114,11 +126,23 @@ class Worker:
             "current_attempt": current.claim.attempt if current else None,
         }
         answer = self._api.register(body)
+        self._adopt_timing(answer)
         standing = answer.get("current_operation")
         if current is not None and standing and standing.get("action") == "drop":
             current.abandon(f"re-registration: {standing.get('reason')}")
         self._link.registered()
         log.info("registered as %s", self.config.worker_id)
+
+    def _adopt_timing(self, answer: dict[str, Any]) -> None:
+        """The backend judges liveness, so its heartbeat interval and orphan timeout hold."""
+        timeout = answer.get("orphan_timeout_seconds")
+        interval = answer.get("heartbeat_interval_seconds")
+        if isinstance(timeout, int | float) and timeout > 0:
+            self._link.timeout = float(timeout)
+        if isinstance(interval, int | float) and interval > 0:
+            if interval != self._heartbeat_interval:
+                log.info("heartbeat every %ss, as the backend asks", interval)
+            self._heartbeat_interval = float(interval)
 
     def _wait_registered(self) -> bool:
         """The main thread waits while the heartbeat thread (re-)registers."""
@@ -134,7 +158,7 @@ class Worker:
                 else:
                     self._beat()
                 backoff.reset()
-                delay = self.config.heartbeat_interval
+                delay = self._heartbeat_interval
             except BackendUnavailable as exc:
                 log.info("backend unavailable: %s", exc)
                 self._link.lost()
@@ -149,12 +173,13 @@ class Worker:
             self._stopped.wait(delay)
 
     def _beat(self) -> None:
-        current = self._current
-        answer = self._api.heartbeat(
-            self.config.worker_id,
-            current.operation_id if current else None,
-            current.claim.attempt if current else None,
-        )
+        with self._reporting:
+            current = self._current
+            answer = self._api.heartbeat(
+                self.config.worker_id,
+                current.operation_id if current else None,
+                current.claim.attempt if current else None,
+            )
         self._link.ok()
         if current is None:
             return
@@ -181,23 +206,28 @@ class Worker:
 
     def _run_operation(self, claim: Claim) -> None:
         workload = self._workloads[claim.operation_type]
-        protect = {c["sequence"] for c in [claim.resume_from, *claim.fallbacks] if c}
         run = OperationRun(
             claim,
             worker_id=self.config.worker_id,
             api=self._api,
             link=self._link,
-            store=self._store,
-            keep=self.config.checkpoint_keep,
             shutting_down=self._shutdown.is_set,
-            protect=protect,
         )
-        self._current = run
+        if self._shutdown.is_set():
+            self._release(run, "the worker is shutting down")
+            return
+        with self._reporting:
+            self._current = run
         log.info("claimed %s (attempt %s)", claim.operation_id, claim.attempt)
         writer = CheckpointWriter(
-            self._store, claim.operation_id, run.commit, on_error=run.save_failed
+            self._store,
+            claim.operation_id,
+            run.commit,
+            on_error=run.save_failed,
+            attempt=claim.attempt,
         )
         try:
+            run.send("acknowledge")
             self._execute(run, workload, writer)
         except OperationAbandoned as exc:
             log.warning("operation %s abandoned: %s", claim.operation_id, exc)
@@ -211,6 +241,14 @@ class Worker:
             except Exception:
                 log.exception("closing the checkpoint writer")
             self._current = None
+
+    def _release(self, run: OperationRun, reason: str) -> None:
+        """Give back a claim this worker will not start (it goes back to the queue)."""
+        log.info("releasing %s: %s", run.operation_id, reason)
+        try:
+            run.send("release", reason=reason)
+        except (OperationAbandoned, Refused, BackendUnavailable) as exc:
+            log.warning("could not release %s (%s); the ack deadline will", run.operation_id, exc)
 
     def _execute(self, run: OperationRun, workload: Workload, writer: CheckpointWriter) -> None:
         ctx = RunContext(run, writer)
@@ -242,7 +280,7 @@ class Worker:
         for candidate in [claim.resume_from, *claim.fallbacks]:
             manifest = Manifest(files=tuple(ArtifactFile(**a) for a in candidate["artifacts"]))
             try:
-                files = self._store.load(claim.operation_id, candidate["sequence"], manifest)
+                files = self._load(claim.operation_id, candidate, manifest)
             except CheckpointCorrupted as exc:
                 log.error("%s (%s)", exc, exc.code)
                 unusable.append(f"checkpoint {candidate['sequence']}: {exc}")
@@ -271,6 +309,14 @@ class Worker:
             f"no intact checkpoint to resume {claim.operation_id} from ({'; '.join(unusable)});"
             " start a new operation"
         )
+
+    def _load(
+        self, operation_id: str, checkpoint: dict[str, Any], manifest: Manifest
+    ) -> dict[str, Path]:
+        location = checkpoint.get("artifacts_path")
+        if location is None:
+            return {}  # a checkpoint with its whole state in the event
+        return self._store.load_set(location, manifest)
 
     def _deregister(self) -> None:
         try:

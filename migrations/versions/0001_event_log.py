@@ -30,7 +30,7 @@ CREATE TABLE events (
     CONSTRAINT events_schema_version_check CHECK (schema_version >= 1)
 );
 
--- Readers page by this pair (DESIGN.md §3): identity values commit out of order.
+-- Readers page by this pair (docs/design.md §3): identity values commit out of order.
 CREATE INDEX events_transaction_position_idx ON events (transaction_id, global_position);
 
 -- Written only by append: history is never rewritten in place (upcast on read instead).

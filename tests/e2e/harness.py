@@ -60,22 +60,23 @@ class Cluster:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self, **extra: str) -> dict[str, str]:
-        return base_env(
-            KTRDR_DATABASE_URL=self.database_url,
-            KTRDR_DATA_DIR=str(self.root),
-            CHECKPOINT_ARTIFACTS_PATH=str(self.root / "artifacts"),
-            KTRDR_ORPHAN_TIMEOUT_SECONDS=str(self.orphan_timeout),
-            KTRDR_HEARTBEAT_INTERVAL_SECONDS=str(self.heartbeat_interval),
-            KTRDR_SHUTDOWN_TIMEOUT_SECONDS="20",
-            KTRDR_API_URL=self.url,
-            **self.extra_env,
-            **extra,
-        )
+        settings = {
+            "KTRDR_DATABASE_URL": self.database_url,
+            "KTRDR_DATA_DIR": str(self.root),
+            "CHECKPOINT_ARTIFACTS_PATH": str(self.root / "artifacts"),
+            "KTRDR_ORPHAN_TIMEOUT_SECONDS": str(self.orphan_timeout),
+            "KTRDR_HEARTBEAT_INTERVAL_SECONDS": str(self.heartbeat_interval),
+            "KTRDR_SHUTDOWN_TIMEOUT_SECONDS": "20",
+            "KTRDR_API_URL": self.url,
+        }
+        return base_env(**(settings | self.extra_env | extra))
 
-    def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, args: list[str], name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         # The child keeps its own copy of the log's descriptor; ours closes at once.
         with open(self.root / f"{name}.log", "ab") as log:
-            return subprocess.Popen(args, env=self.env(), stdout=log, stderr=log)
+            return subprocess.Popen(args, env=self.env(**(env or {})), stdout=log, stderr=log)
 
     def start_server(self, port: int | None = None) -> subprocess.Popen[bytes]:
         port = port or self.port
@@ -92,12 +93,18 @@ class Cluster:
         return body.get("status") == "ok"
 
     def start_worker(
-        self, worker_id: str, worker_type: str = "training", workload: str | None = "counter"
+        self,
+        worker_id: str,
+        worker_type: str = "training",
+        workload: str | None = "counter",
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
+        """Start a worker and wait until it registered; ``env`` overrides its environment
+        (``KTRDR_API_URL`` to reach the backend another way, its own timing settings)."""
         args = [*KTRDR, "worker", worker_type, "--worker-id", worker_id]
         if workload:
             args += ["--workload", workload]
-        proc = self._spawn(args, f"worker-{worker_id}")
+        proc = self._spawn(args, f"worker-{worker_id}", env)
         self.workers[worker_id] = proc
         wait_until(
             lambda: self.worker_status(worker_id) in ("available", "busy"),
@@ -125,7 +132,10 @@ class Cluster:
         return httpx.post(f"{self.url}/api/v1{path}", json=json, timeout=10)
 
     def start(self, operation_type: str = "training", **params: Any) -> str:
-        response = self.post("/operations", {"operation_type": operation_type, "params": params})
+        return self.create({"operation_type": operation_type, "params": params})
+
+    def create(self, body: dict[str, Any]) -> str:
+        response = self.post("/operations", body)
         assert response.status_code == 201, response.text
         return str(response.json()["operation_id"])
 

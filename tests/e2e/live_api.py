@@ -50,7 +50,9 @@ class LiveApi:
 
     def create(self, operation_type: str = "training", **kwargs: Any) -> str:
         async def create(system: System) -> str:
-            state = await use_cases.create_operation(system.bus, operation_type, {}, **kwargs)
+            state = await use_cases.create_operation(
+                system.bus, operation_type, {}, actor="user", **kwargs
+            )
             return state.operation_id
 
         return self.drive(create)

@@ -55,7 +55,7 @@ def _healthy(url: str) -> bool:
 async def failed_with_a_checkpoint(database_url: str, tmp_path: Path) -> str:
     settings = settings_for(database_url, tmp_path)
     async with bootstrap(settings, database_url=database_url, pool_size=2) as system:
-        state = await create_operation(system.bus, "training", {"epochs": 10})
+        state = await create_operation(system.bus, "training", {"epochs": 10}, actor="user")
         await drive.failed_with_checkpoints(system, state.operation_id, [1, 2])
         return state.operation_id
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ktrdr.artifacts import ArtifactStore
 from tests.e2e.harness import Cluster, cluster, wait_until
 
 COUNTER = {"steps": 40, "step_seconds": 0.05, "checkpoint_every": 5}
@@ -114,7 +115,7 @@ def test_backend_restart_does_not_fail_the_running_operation(c: Cluster) -> None
     assert "OperationFailed" not in types and types.count("OperationClaimed") == 1
 
 
-def test_worker_dying_between_claim_and_first_heartbeat_is_detected(c: Cluster) -> None:
+def test_worker_dying_between_claim_and_acknowledgement_gives_the_claim_back(c: Cluster) -> None:
     c.start_server()
     op = c.start(**COUNTER)
     script = (
@@ -133,9 +134,11 @@ def test_worker_dying_between_claim_and_first_heartbeat_is_detected(c: Cluster) 
     assert proc.returncode == -signal.SIGKILL
     claimed_at = time.monotonic()
     assert c.operation(op)["worker_id"] == "doomed"
-    failed = c.wait_status(op, "failed", timeout=c.orphan_timeout + 10)
-    assert failed["error"]["reason"] == "orphaned"
-    assert time.monotonic() - claimed_at < c.orphan_timeout + 2 + 1
+    # It never acknowledged: nothing ran, so nothing failed; the claim goes back.
+    back = c.wait_status(op, "pending", timeout=c.orphan_timeout + 10)
+    assert back["attempt"] == 1 and back["error"] is None
+    assert time.monotonic() - claimed_at < 2 * c.heartbeat_interval + 1
+    assert "OperationFailed" not in [e["event_type"] for e in c.events(op)]
 
 
 def test_sigterm_saves_a_shutdown_checkpoint_and_exits_zero(c: Cluster) -> None:
@@ -150,7 +153,10 @@ def test_sigterm_saves_a_shutdown_checkpoint_and_exits_zero(c: Cluster) -> None:
     assert stopped["checkpoint"]["checkpoint_type"] == "shutdown" and stopped["resumable"]
     assert c.worker_status("a") == "deregistered"
     types = [e["event_type"] for e in c.events(op)]
-    assert types[-1] == "OperationCancelled"
+    # Retention may delete superseded checkpoints after it; the worker's last word is this.
+    assert types.index("OperationCancelled") > max(
+        i for i, t in enumerate(types) if t == "CheckpointSaved"
+    )
 
     assert c.post(f"/operations/{op}/resume").status_code == 200
     c.start_worker("b")
@@ -206,22 +212,22 @@ def test_disk_use_stays_bounded_over_many_saves(c: Cluster) -> None:
     c.start_server()
     c.start_worker("a")
     op = c.start(steps=120, step_seconds=0.03, checkpoint_every=3)  # ~40 checkpoints
-    artifacts = c.root / "artifacts" / op
+    store = ArtifactStore(c.root / "artifacts")
     most = 0
     while c.operation(op)["status"] not in ("completed", "failed"):
-        if artifacts.is_dir():
-            sets = [p for p in artifacts.iterdir() if p.name.isdigit()]
-            most = max(most, len(sets))
+        most = max(most, len(store.sets(op)))
         time.sleep(0.05)
     history = c.get(f"/operations/{op}/events")["items"]
     saved = [e for e in history if e["event_type"] == "CheckpointSaved"]
+    deleted = [e for e in history if e["event_type"] == "CheckpointDeleted"]
     assert len(saved) >= 30
     keep = 2
-    assert 0 < most <= keep + 1  # the newest K, plus one being committed
+    # The newest K, one being committed, and what the retention processor has not yet
+    # caught up with: a checkpoint here every ~0.1 s, it looks every 0.1 s.
+    assert 0 < most <= keep + 3, most
+    assert {e["metadata"]["actor"] for e in deleted} >= {"checkpoint-retention"}
     # Completion deletes the rest (the counter's result names no model to keep).
-    wait_until(
-        lambda: not any(p.name.isdigit() for p in artifacts.iterdir()), 10, "completion cleanup"
-    )
+    wait_until(lambda: store.sets(op) == [], 10, "completion cleanup")
 
 
 def test_a_corrupted_checkpoint_falls_back_to_the_previous_one(c: Cluster) -> None:
@@ -233,8 +239,10 @@ def test_a_corrupted_checkpoint_falls_back_to_the_previous_one(c: Cluster) -> No
     assert c.post(f"/operations/{op}/cancel").status_code == 200
     cancelled = c.wait_status(op, "cancelled", timeout=10)
     latest = cancelled["checkpoint"]["sequence"]
-    damaged = c.root / "artifacts" / op / str(latest) / "values.json"
-    damaged.write_bytes(damaged.read_bytes()[:-3])  # truncated: size and sha256 differ
+    damaged = c.root / "artifacts" / op / f"{latest}-a1" / "values.json"
+    flipped = bytearray(damaged.read_bytes())
+    flipped[1] ^= 0x01  # the same size, another sha256: only a full load can tell
+    damaged.write_bytes(bytes(flipped))
 
     assert c.post(f"/operations/{op}/resume").status_code == 200
     done = c.wait_status(op, "completed")

@@ -85,7 +85,9 @@ async def record(database_url: str, data_dir: Path) -> Scenario:
 async def _orphaned_then_completed(system: System) -> str:
     bus = system.bus
     await _register(system, WORKER_A)
-    created = await use_cases.create_operation(bus, "training", {"epochs": 10, "seed": 7})
+    created = await use_cases.create_operation(
+        bus, "training", {"epochs": 10, "seed": 7}, actor="user"
+    )
     op = created.operation_id
     await _claim(system, op, WORKER_A)
     await _progress(system, op, WORKER_A, 1, 20.0, "epoch 2")
@@ -106,7 +108,7 @@ async def _orphaned_then_completed(system: System) -> str:
         ),
         actor="orphan-detector",
     )
-    await use_cases.resume_operation(bus, op)
+    await use_cases.resume_operation(bus, system.artifacts, op, actor="user")
     await _register(system, WORKER_B)
     await _claim(system, op, WORKER_B)
     await _progress(system, op, WORKER_B, 2, 100.0, "epoch 10")
@@ -181,7 +183,7 @@ async def keep_reporting_progress(
     async with bootstrap(
         settings, database_url=database_url, pool_size=2, clock=SteppingClock()
     ) as system:
-        created = await use_cases.create_operation(system.bus, "backtesting", {})
+        created = await use_cases.create_operation(system.bus, "backtesting", {}, actor="user")
         op = created.operation_id
         await _claim(system, op, WORKER_A)
         while not until.done() and len(reported) < 500:

@@ -80,6 +80,12 @@ def test_upgrade_head_gives_the_expected_schema(empty_database_url: str) -> None
             "updated_at",
         }
         assert {"stream_type_counts", "event_type_counts"} <= tables(conn)
+        assert columns(conn, "attempt_liveness") == {
+            "operation_id": ("uuid", "NO"),
+            "attempt": ("integer", "NO"),
+            "worker_id": ("text", "NO"),
+            "last_seen_at": ("timestamp with time zone", "NO"),
+        }
 
 
 def test_events_are_append_only(database_url: str) -> None:

@@ -14,11 +14,15 @@ from typing import Any, TypeVar
 import pytest
 
 from ktrdr.domain import (
+    AcknowledgeClaim,
     ArtifactFile,
     CancellationRequested,
     CheckpointDeleted,
     CheckpointSaved,
+    CheckpointSaveFailed,
+    ClaimAcknowledged,
     ClaimOperation,
+    ClaimReleased,
     CompleteOperation,
     ConfirmCancellation,
     CreateOperation,
@@ -34,6 +38,8 @@ from ktrdr.domain import (
     OperationFailed,
     OperationState,
     ProgressReported,
+    ReleaseClaim,
+    ReportCheckpointFailure,
     ReportProgress,
     RequestCancellation,
     ResumeOperation,
@@ -69,6 +75,32 @@ def created(t: float = 0, **fields: Any) -> OperationCreated:
 
 def claimed(attempt: int = 1, worker_id: str = W1, t: float = 1) -> OperationClaimed:
     return OperationClaimed(operation_id=OP, at=at(t), worker_id=worker_id, attempt=attempt)
+
+
+def acknowledged(attempt: int = 1, worker_id: str = W1, t: float = 1.5) -> ClaimAcknowledged:
+    return ClaimAcknowledged(operation_id=OP, at=at(t), worker_id=worker_id, attempt=attempt)
+
+
+def released(
+    attempt: int = 1, worker_id: str = W1, t: float = 3, reason: str = "not acknowledged"
+) -> ClaimReleased:
+    return ClaimReleased(
+        operation_id=OP, at=at(t), worker_id=worker_id, attempt=attempt, reason=reason
+    )
+
+
+def save_failed(
+    sequence: int, attempt: int = 1, t: float = 3, message: str = "disk full"
+) -> CheckpointSaveFailed:
+    return CheckpointSaveFailed(
+        operation_id=OP,
+        at=at(t),
+        attempt=attempt,
+        worker_id=W1,
+        sequence=sequence,
+        checkpoint_type="periodic",
+        message=message,
+    )
 
 
 def progressed(
@@ -156,6 +188,32 @@ def create(t: float = 0, **fields: Any) -> CreateOperation:
 
 def claim(worker_id: str = W1, t: float = 1) -> ClaimOperation:
     return ClaimOperation(operation_id=OP, at=at(t), worker_id=worker_id)
+
+
+def acknowledge(attempt: int = 1, worker_id: str = W1, t: float = 1.5) -> AcknowledgeClaim:
+    return AcknowledgeClaim(operation_id=OP, at=at(t), worker_id=worker_id, attempt=attempt)
+
+
+def release(
+    attempt: int = 1, worker_id: str | None = None, t: float = 3, reason: str = "not acknowledged"
+) -> ReleaseClaim:
+    return ReleaseClaim(
+        operation_id=OP, at=at(t), attempt=attempt, worker_id=worker_id, reason=reason
+    )
+
+
+def report_failure(
+    sequence: int, attempt: int = 1, t: float = 3, message: str = "disk full"
+) -> ReportCheckpointFailure:
+    return ReportCheckpointFailure(
+        operation_id=OP,
+        at=at(t),
+        worker_id=W1,
+        attempt=attempt,
+        sequence=sequence,
+        checkpoint_type="periodic",
+        message=message,
+    )
 
 
 def report(
@@ -272,3 +330,8 @@ def state_after(*events: OperationEvent) -> OperationState:
 def running(*more: OperationEvent) -> Sequence[OperationEvent]:
     """Created, then claimed by W1 (attempt 1), then ``more``."""
     return (created(), claimed(), *more)
+
+
+def started(*more: OperationEvent) -> Sequence[OperationEvent]:
+    """Created, claimed and acknowledged by W1 (attempt 1), then ``more``."""
+    return (created(), claimed(), acknowledged(), *more)

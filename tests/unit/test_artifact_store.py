@@ -126,15 +126,30 @@ def test_a_failing_writer_leaves_nothing_behind(store: ArtifactStore) -> None:
     assert store.sequences(OP) == [] and store.leftovers() == []
 
 
-def test_retention_keeps_the_newest_and_the_protected(store: ArtifactStore) -> None:
-    for sequence in range(1, 6):
-        store.write(OP, sequence, files(str(sequence)))
-    assert store.retain(OP, keep=2, protect=(s for s in [1])) == [2, 3]
-    assert store.sequences(OP) == [1, 4, 5]
-    assert store.retain(OP, keep=2, protect={1}) == []
-    assert store.retain(OP, keep=0) == [1, 4, 5]
-    with pytest.raises(ValueError):
-        store.retain(OP, keep=-1)
+def test_fault_04_a_fenced_out_attempt_never_writes_into_the_newer_attempts_set(
+    store: ArtifactStore,
+) -> None:
+    committed = store.write(OP, 5, files("attempt 2"), attempt=2)
+    # The zombie of attempt 1 saves its own sequence 5 after attempt 2 committed 5.
+    zombie = store.write(OP, 5, files("attempt 1, late"), attempt=1)
+    assert zombie != committed
+    loaded = store.load_set(f"{OP}/5-a2", committed)
+    assert loaded["model.pt"].read_bytes() == b"model attempt 2"
+    assert store.sets(OP) == ["5-a1", "5-a2"] and store.sequences(OP) == [5]
+    # Deleting checkpoint 5 removes every attempt's set of it (the others are leftovers).
+    assert store.delete(OP, [5]) == [5] and store.sets(OP) == []
+
+
+def test_a_set_is_intact_while_its_files_are_there_at_their_sizes(store: ArtifactStore) -> None:
+    manifest = store.write(OP, 1, files("x"), attempt=1)
+    location = f"{OP}/1-a1"
+    assert store.intact(location, manifest.files) and store.intact(None, ())
+    (store.set_path(location) / "rng.pt").write_bytes(b"longer")
+    assert not store.intact(location, manifest.files)
+    store.delete_set(location)
+    assert not store.intact(location, manifest.files)
+    with pytest.raises(UnsafeArtifactPath):
+        store.set_path(f"{OP}/../elsewhere")
 
 
 def test_delete_usage_listing_and_leftovers(store: ArtifactStore) -> None:
@@ -183,7 +198,7 @@ def test_malformed_operation_ids_are_refused(store: ArtifactStore, operation_id:
     for call in (
         lambda: store.load(operation_id, 1),
         lambda: store.delete(operation_id, [1]),
-        lambda: store.retain(operation_id, 1),
+        lambda: store.sets(operation_id),
         lambda: relative_path(operation_id, 1),
     ):
         with pytest.raises(UnsafeArtifactPath):

@@ -133,3 +133,12 @@ def test_url_helpers() -> None:
     url = "postgresql://postgres:secret@/postgres?host=/tmp/sock"
     assert with_database(url, "other") == "postgresql://postgres:secret@/other?host=/tmp/sock"
     assert "secret" not in redact(url)
+
+
+def test_fault_08_a_heartbeat_interval_above_a_third_of_the_timeout_is_refused() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(heartbeat_interval_seconds=4, orphan_timeout_seconds=10)
+    message = str(refused.value)
+    assert "KTRDR_HEARTBEAT_INTERVAL_SECONDS (4)" in message
+    assert "KTRDR_ORPHAN_TIMEOUT_SECONDS (10)" in message
+    assert load_settings(heartbeat_interval_seconds=3, orphan_timeout_seconds=9)

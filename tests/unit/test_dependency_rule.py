@@ -1,4 +1,4 @@
-"""Arrows point inward only (DESIGN.md §2): each layer imports only the layers below it."""
+"""Arrows point inward only (docs/design.md §2): each layer imports only the layers below it."""
 
 from __future__ import annotations
 

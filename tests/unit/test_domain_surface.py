@@ -20,6 +20,8 @@ CODES = {
     "UnknownEventType": "UNKNOWN_EVENT_TYPE",
     "CorruptHistory": "CORRUPT_HISTORY",
     "CheckpointSequenceMismatch": "CHECKPOINT_SEQUENCE_MISMATCH",
+    "CheckpointNotResumable": "CHECKPOINT_NOT_RESUMABLE",
+    "ConflictingWrite": "CONFLICTING_WRITE",
 }
 
 

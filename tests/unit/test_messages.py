@@ -11,6 +11,7 @@ from ktrdr.domain import (
     EVENT_TYPES,
     SCHEMA_VERSION,
     SCHEMA_VERSIONS,
+    CheckpointCleanupRan,
     CheckpointDeleted,
     Event,
     HeartbeatMissed,
@@ -27,6 +28,7 @@ from tests.unit.operation_scenarios import (
     OP,
     PARENT,
     W1,
+    acknowledged,
     artifact,
     at,
     cancellation_requested,
@@ -37,13 +39,18 @@ from tests.unit.operation_scenarios import (
     created,
     failed,
     progressed,
+    released,
     resume_requested,
+    save_failed,
     saved,
 )
 
 ONE_OF_EACH: list[Event] = [
     created(params={"symbols": ["EURUSD"], "lr": 0.001}, parent_operation_id=PARENT),
     claimed(3, W1),
+    acknowledged(3, W1),
+    released(3, W1),
+    save_failed(8, attempt=3),
     progressed(42.5, t=2),
     saved(
         7,
@@ -72,6 +79,14 @@ ONE_OF_EACH: list[Event] = [
     ),
     HeartbeatMissed(worker_id=W1, at=at(9), last_heartbeat_at=at(1), operation_id=OP, attempt=2),
     WorkerDeregistered(worker_id=W1, at=at(10), reason="shutdown"),
+    CheckpointCleanupRan(
+        at=at(11),
+        max_age_days=30,
+        checkpoints_deleted=2,
+        bytes_freed=100,
+        orphan_artifacts_removed=1,
+        skipped_busy=0,
+    ),
 ]
 
 

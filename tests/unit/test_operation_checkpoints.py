@@ -14,6 +14,7 @@ from ktrdr.domain import (
     OperationBusy,
     OperationEvent,
     ValidationError,
+    checkpoint_content_sha256,
     checkpoint_summary,
     latest_checkpoint,
 )
@@ -66,6 +67,7 @@ def test_the_first_checkpoint_is_sequence_1_and_records_its_sizes() -> None:
                 # '{"a":"é","b":1}': sorted keys, no spaces, UTF-8 (é is two bytes)
                 state_size_bytes=16,
                 artifacts_size_bytes=150,
+                content_sha256=checkpoint_content_sha256(command),
             )
         )
     )
@@ -79,8 +81,12 @@ def test_the_first_checkpoint_is_sequence_1_and_records_its_sizes() -> None:
 
 
 def test_each_checkpoint_is_the_next_sequence() -> None:
+    command = save(t=8)
+    digest = checkpoint_content_sha256(command)
     decided = (
-        given(*running(saved(1), saved(2))).when(save(t=8)).then(saved(3, t=8, state={"epoch": 1}))
+        given(*running(saved(1), saved(2)))
+        .when(command)
+        .then(saved(3, t=8, state={"epoch": 1}, content_sha256=digest))
     )
     assert decided is not None and sorted(decided.checkpoints) == [1, 2, 3]
 
@@ -93,10 +99,12 @@ def test_a_deleted_sequence_is_never_reused() -> None:
         resume_requested(1),
         claimed(2, W2, t=6),
     )
+    command = save(attempt=2, worker_id=W2, t=9)
+    digest = checkpoint_content_sha256(command)
     state = (
         given(*history)
-        .when(save(attempt=2, worker_id=W2, t=9))
-        .then(saved(4, attempt=2, worker_id=W2, t=9, state={"epoch": 1}))
+        .when(command)
+        .then(saved(4, attempt=2, worker_id=W2, t=9, state={"epoch": 1}, content_sha256=digest))
     )
     assert state is not None and sorted(state.checkpoints) == [1, 4]
 
@@ -238,4 +246,8 @@ def test_a_checkpoint_written_under_the_wrong_sequence_is_refused() -> None:
     refused = given(*running(saved(1))).when(save(t=8, sequence=3))
     error = refused.then_refused(CheckpointSequenceMismatch)
     assert (error.sequence, error.expected) == (3, 2)
-    given(*running(saved(1))).when(save(t=8, sequence=2)).then(saved(2, t=8, state={"epoch": 1}))
+    command = save(t=8, sequence=2)
+    digest = checkpoint_content_sha256(command)
+    given(*running(saved(1))).when(command).then(
+        saved(2, t=8, state={"epoch": 1}, content_sha256=digest)
+    )

@@ -6,6 +6,7 @@ import pytest
 
 from ktrdr.domain import (
     CheckpointNotFound,
+    CheckpointNotResumable,
     OperationEvent,
     OperationNotResumable,
     OperationStatus,
@@ -106,7 +107,12 @@ def test_an_operation_without_a_live_checkpoint_does_not_resume(
 
 def test_resume_from_a_checkpoint_that_is_not_live_is_refused() -> None:
     history = (*running(saved(1), saved(2)), cancelled(), checkpoints_deleted(1))
-    error = given(*history).when(resume(1)).then_refused(CheckpointNotFound)
-    assert (error.sequences, error.live) == ([1], [2])
+    deleted = given(*history).when(resume(1)).then_refused(CheckpointNotResumable)
+    assert (deleted.code, deleted.sequence, deleted.resumable) == (
+        "CHECKPOINT_NOT_RESUMABLE",
+        1,
+        [2],
+    )
+    assert "it was deleted; resume from one of 2" in deleted.detail
     error = given(*history).when(resume(7)).then_refused(CheckpointNotFound)
     assert error.sequences == [7]

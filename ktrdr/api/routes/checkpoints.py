@@ -8,7 +8,7 @@ from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from ktrdr.api.deps import SystemDep, read
+from ktrdr.api.deps import USER, SystemDep, read
 from ktrdr.api.schemas import CheckpointTypeName, OperationTypeName, operation_id
 from ktrdr.domain import CheckpointNotFound, OperationNotFound
 from ktrdr.handlers import operations as use_cases
@@ -40,7 +40,7 @@ class CheckpointsController(Controller):
             limit=limit,
             offset=offset,
         )
-        return {"items": items, "total": total}
+        return {"items": [_marked(system, i) for i in items], "total": total}
 
     @get("/stats")
     async def checkpoint_stats(self, system: SystemDep) -> dict[str, Any]:
@@ -56,6 +56,7 @@ class CheckpointsController(Controller):
             system.artifacts,
             max_age_days=max_age_days or system.settings.checkpoint_max_age_days,
             now=system.bus.clock(),
+            actor=USER,
         )
         return report.as_json()
 
@@ -66,20 +67,25 @@ class CheckpointsController(Controller):
         if found is None:
             await _must_exist(system, op)
             raise CheckpointNotFound(op)
-        return found
+        return _marked(system, found)
 
     @get("/{op_id:str}/history")
     async def checkpoint_history(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
         op = operation_id(op_id)
         await _must_exist(system, op)
         items = await read(system, views.checkpoint_history, op)
-        return {"operation_id": op, "items": items, "total": len(items)}
+        marked = [_marked(system, item) for item in items]
+        return {"operation_id": op, "items": marked, "total": len(items)}
 
     @delete("/{op_id:str}", status_code=HTTP_200_OK)
     async def delete_checkpoints(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
         op = operation_id(op_id)
-        deleted = await use_cases.delete_checkpoints(system.bus, system.artifacts, op)
+        deleted = await use_cases.delete_checkpoints(system.bus, system.artifacts, op, actor=USER)
         return {"operation_id": op, "deleted_sequences": deleted}
+
+
+def _marked(system: SystemDep, item: dict[str, Any]) -> dict[str, Any]:
+    return use_cases.with_availability(system.artifacts, item)
 
 
 async def _must_exist(system: SystemDep, op: str) -> None:

@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from ktrdr.api import debugging
-from ktrdr.api.deps import System, SystemDep, read
+from ktrdr.api.deps import USER, System, SystemDep, read
 from ktrdr.api.schemas import (
     CreateOperationRequest,
     OperationTypeName,
@@ -43,6 +43,7 @@ class OperationsController(Controller):
             data.params,
             parent_operation_id=data.parent_operation_id,
             keep_checkpoints=data.keep_checkpoints,
+            actor=USER,
         )
         return await _operation(system, state.operation_id)
 
@@ -90,7 +91,7 @@ class OperationsController(Controller):
 
     @post("/{op_id:str}/cancel", status_code=HTTP_200_OK)
     async def cancel_operation(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
-        state = await use_cases.cancel_operation(system.bus, operation_id(op_id))
+        state = await use_cases.cancel_operation(system.bus, operation_id(op_id), actor=USER)
         return await _operation(system, state.operation_id)
 
     @post("/{op_id:str}/resume", status_code=HTTP_200_OK)
@@ -99,7 +100,7 @@ class OperationsController(Controller):
     ) -> dict[str, Any]:
         sequence = data.checkpoint_sequence if data else None
         state, checkpoint = await use_cases.resume_operation(
-            system.bus, operation_id(op_id), sequence
+            system.bus, system.artifacts, operation_id(op_id), sequence, actor=USER
         )
         return {
             "operation_id": state.operation_id,

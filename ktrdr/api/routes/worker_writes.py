@@ -1,7 +1,8 @@
 """What a worker posts about the operation it claimed; every write carries its attempt.
 
 A write from an older attempt, or for an operation no longer running, is
-refused with 409 STALE_ATTEMPT and changes nothing (the domain fences it).
+refused with 409 STALE_ATTEMPT and changes nothing (the domain fences it). A
+repeat of a write that was committed (its reply lost) gets the original answer.
 """
 
 from __future__ import annotations
@@ -15,22 +16,25 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from ktrdr.api.deps import System, SystemDep
 from ktrdr.api.schemas import (
     CancelledRequest,
+    CheckpointFailureRequest,
     CheckpointRequest,
     CompleteRequest,
     FailRequest,
     ProgressRequest,
+    ReleaseRequest,
     WorkerWrite,
     operation_id,
 )
 from ktrdr.domain import (
     ArtifactFile,
-    CheckpointSaved,
     CompleteOperation,
     ConfirmCancellation,
     FailOperation,
+    ReportCheckpointFailure,
     ReportProgress,
     SaveCheckpoint,
 )
+from ktrdr.handlers import workers as use_cases
 
 
 def _actor(worker_id: str) -> str:
@@ -40,6 +44,29 @@ def _actor(worker_id: str) -> str:
 class WorkerWritesController(Controller):
     path = "/operations/{op_id:str}"
     tags = ["worker writes"]
+
+    @post("/acknowledge", status_code=HTTP_200_OK)
+    async def acknowledge_claim(
+        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[WorkerWrite]
+    ) -> dict[str, Any]:
+        state = await use_cases.acknowledge_claim(
+            system.bus, operation_id(op_id), data.worker_id, data.attempt
+        )
+        return {"operation_id": state.operation_id, "status": str(state.status)}
+
+    @post("/release", status_code=HTTP_200_OK)
+    async def release_claim(
+        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[ReleaseRequest]
+    ) -> dict[str, Any]:
+        state = await use_cases.release_claim(
+            system.bus,
+            operation_id(op_id),
+            data.attempt,
+            data.reason,
+            worker_id=data.worker_id,
+            actor=_actor(data.worker_id),
+        )
+        return {"operation_id": state.operation_id, "status": str(state.status)}
 
     @post("/progress", status_code=HTTP_200_OK)
     async def report_progress(
@@ -65,10 +92,22 @@ class WorkerWritesController(Controller):
             artifacts=tuple(ArtifactFile(**a.model_dump()) for a in data.artifacts),
             **fields,
         )
+        state, _ = await system.bus.operation(command, actor=_actor(data.worker_id))
+        assert state is not None
+        # A repeat of a committed save decided nothing new: its sequence is the one posted.
+        sequence = command.sequence or state.last_sequence
+        return {"sequence": sequence, "cancellation_requested": state.cancellation_requested}
+
+    @post("/checkpoint-failures", status_code=HTTP_200_OK)
+    async def report_checkpoint_failure(
+        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[CheckpointFailureRequest]
+    ) -> dict[str, Any]:
+        command = ReportCheckpointFailure(
+            operation_id=operation_id(op_id), at=system.bus.clock(), **data.model_dump()
+        )
         state, events = await system.bus.operation(command, actor=_actor(data.worker_id))
         assert state is not None
-        [saved] = [e for e in events if isinstance(e, CheckpointSaved)]
-        return {"sequence": saved.sequence, "cancellation_requested": state.cancellation_requested}
+        return {"recorded": bool(events), "cancellation_requested": state.cancellation_requested}
 
     @post("/complete", status_code=HTTP_200_OK)
     async def complete(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from ktrdr.api.deps import System, SystemDep, read
@@ -87,11 +88,20 @@ class WorkersController(Controller):
 
     @post("/{worker_id:str}/claim", status_code=HTTP_200_OK)
     async def claim(
-        self, system: SystemDep, worker_id: FromPath[str], data: JSONBody[ClaimRequest]
+        self,
+        system: SystemDep,
+        request: Request[Any, Any, Any],
+        worker_id: FromPath[str],
+        data: JSONBody[ClaimRequest],
     ) -> Response[Any]:
-        claimed = await use_cases.claim_operation(
-            system.bus, system.pool, worker_id, data.wait_seconds
-        )
+        # The body is read, so the next message the server has for us is the disconnect.
+        hangup = asyncio.ensure_future(request.receive())
+        try:
+            claimed = await use_cases.claim_operation(
+                system.bus, system.pool, worker_id, data.wait_seconds, gone=hangup.done
+            )
+        finally:
+            hangup.cancel()
         if claimed is None:
             return Response(content=None, status_code=HTTP_204_NO_CONTENT)
         state = claimed.state
@@ -118,7 +128,16 @@ class WorkersController(Controller):
 
     @get("/")
     async def list_workers(
-        self, system: SystemDep, include_deregistered: FromQuery[bool] = False
+        self,
+        system: SystemDep,
+        include_deregistered: FromQuery[bool] = False,
+        include_lost: Annotated[
+            bool,
+            QueryParameter(
+                description="Also list workers lost for longer than ten orphan timeouts"
+                " (hidden by default: a dead worker is not news for long)."
+            ),
+        ] = False,
     ) -> dict[str, Any]:
         items = await read(
             system,
@@ -126,5 +145,6 @@ class WorkersController(Controller):
             now=system.bus.clock(),
             lost_after_seconds=system.settings.orphan_timeout_seconds,
             include_deregistered=include_deregistered,
+            include_lost=include_lost,
         )
         return {"items": items, "total": len(items)}

@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 from ktrdr.api.app import create_app
 from ktrdr.api.bootstrap import System, bootstrap
 from ktrdr.config import Settings, load_settings
+from ktrdr.handlers.orphans import OrphanDetector
 
 
 class ShiftedClock:
@@ -65,3 +66,16 @@ async def system(
 ) -> AsyncIterator[System]:
     async with bootstrap(settings, database_url=database_url, clock=clock, pool_size=4) as system:
         yield system
+
+
+def watching_detector(system: System, started_at: datetime) -> OrphanDetector:
+    """A detector (timeout 60 s, heartbeats every 10 s) for tests that move the clock by
+    hand between its ticks: the jumps are time it watched, not stalls to forgive."""
+    return OrphanDetector(
+        system.bus,
+        system.pool,
+        timeout_seconds=60,
+        heartbeat_interval_seconds=10,
+        started_at=started_at,
+        stall_seconds=24 * 3600,
+    )

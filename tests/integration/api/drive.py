@@ -6,6 +6,7 @@ from typing import Any
 
 from ktrdr.api.bootstrap import System
 from ktrdr.domain import (
+    AcknowledgeClaim,
     ClaimOperation,
     CompleteOperation,
     ConfirmCancellation,
@@ -19,8 +20,17 @@ WORKER = "worker-test-1"
 
 
 async def claim(system: System, op: str, worker: str = WORKER) -> OperationState:
+    """Claim as a worker does: the claim, then its acknowledgement."""
+    actor = f"worker:{worker}"
+    claimed, _ = await system.bus.operation(
+        ClaimOperation(operation_id=op, at=system.bus.clock(), worker_id=worker), actor=actor
+    )
+    assert claimed is not None
     state, _ = await system.bus.operation(
-        ClaimOperation(operation_id=op, at=system.bus.clock(), worker_id=worker)
+        AcknowledgeClaim(
+            operation_id=op, at=system.bus.clock(), worker_id=worker, attempt=claimed.attempt
+        ),
+        actor=actor,
     )
     assert state is not None
     return state
@@ -39,7 +49,8 @@ async def as_its_worker(
             worker_id=current.worker_id,
             attempt=current.attempt,
             **fields,
-        )
+        ),
+        actor=f"worker:{current.worker_id}",
     )
     assert after is not None
     return after

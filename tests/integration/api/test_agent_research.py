@@ -19,8 +19,7 @@ from ktrdr.api.app import create_app
 from ktrdr.api.bootstrap import System
 from ktrdr.domain import MANAGER_ID
 from ktrdr.handlers.agent_research import NAME, AgentResearchManager
-from ktrdr.handlers.orphans import OrphanDetector
-from tests.integration.api.conftest import ShiftedClock
+from tests.integration.api.conftest import ShiftedClock, watching_detector
 from tests.integration.api.test_operations_api import API, assert_problem
 from tests.unit.research_world import GOOD_BACKTEST, TRAINED
 
@@ -259,9 +258,7 @@ async def test_the_orphan_detector_judges_research_by_the_managers_liveness(
 ) -> None:
     op = await start(client)
     await manager.tick()
-    detector = OrphanDetector(
-        system.bus, system.pool, timeout_seconds=60, started_at=clock() - timedelta(hours=1)
-    )
+    detector = watching_detector(system, clock() - timedelta(hours=1))
     for _ in range(3):
         clock.advance(seconds=45)
         await manager.tick()  # each tick touches the manager's liveness row

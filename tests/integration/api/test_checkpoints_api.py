@@ -42,7 +42,8 @@ async def checkpoint_with_artifacts(system: System, op: str, epoch: int, size: i
             artifacts=manifest.files,
             artifacts_size_bytes=manifest.total_size,
             sequence=sequence,
-        )
+        ),
+        actor=f"worker:{current.worker_id}",
     )
     return sequence
 

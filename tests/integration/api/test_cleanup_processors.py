@@ -33,7 +33,8 @@ async def completed_with_checkpoints(client: Client, system: System, *, keep: bo
     await system.bus.operation(
         CompleteOperation(
             operation_id=op, at=system.bus.clock(), worker_id=drive.WORKER, attempt=1, result={}
-        )
+        ),
+        actor=f"worker:{drive.WORKER}",
     )
     return op
 
@@ -99,7 +100,8 @@ async def test_completion_keeps_the_checkpoint_holding_the_trained_model(
             worker_id=drive.WORKER,
             attempt=1,
             result={"model_artifact": "model.pt", "model_sha256": "x"},
-        )
+        ),
+        actor=f"worker:{drive.WORKER}",
     )
     reactor = Reactor(
         "completion_cleanup",

@@ -133,7 +133,8 @@ async def test_resume_refused_with_operation_not_resumable(
                     worker_id=drive.WORKER,
                     attempt=current.attempt,
                     result={},
-                )
+                ),
+                actor=f"worker:{drive.WORKER}",
             )
     before = (await client.get(f"{API}/operations/{op}")).json()
     assert before["status"] == status
@@ -173,10 +174,11 @@ async def test_events_of_an_operation(client: Client, system: System) -> None:
     assert [e["event_type"] for e in body["items"]] == [
         "OperationCreated",
         "OperationClaimed",
+        "ClaimAcknowledged",
         "CheckpointSaved",
         "OperationFailed",
     ]
-    assert [e["stream_version"] for e in body["items"]] == [1, 2, 3, 4]
+    assert [e["stream_version"] for e in body["items"]] == [1, 2, 3, 4, 5]
     assert body["items"][1]["metadata"]["attempt"] == 1
     assert_problem(
         await client.get(f"{API}/operations/{uuid.uuid4()}/events"), 404, "OPERATION_NOT_FOUND"

@@ -8,8 +8,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from ktrdr.api.bootstrap import System
-from ktrdr.handlers.orphans import OrphanDetector
-from tests.integration.api.conftest import ShiftedClock
+from tests.integration.api.conftest import ShiftedClock, watching_detector
 from tests.integration.api.test_operations_api import API, assert_problem, create
 
 pytestmark = pytest.mark.anyio
@@ -30,12 +29,23 @@ async def register(client: Client, worker_id: str, **extra: Any) -> dict[str, An
     return dict(response.json())
 
 
-async def claim(client: Client, worker_id: str, wait: float = 0) -> dict[str, Any] | None:
+async def claim(
+    client: Client, worker_id: str, wait: float = 0, *, ack: bool = True
+) -> dict[str, Any] | None:
+    """Claim as a worker does: long-poll, then acknowledge what it got (unless ``ack``
+    is False: a worker that never received its claim)."""
     response = await client.post(f"{API}/workers/{worker_id}/claim", json={"wait_seconds": wait})
     if response.status_code == 204:
         return None
     assert response.status_code == 200, response.text
-    return dict(response.json())
+    claimed = dict(response.json())
+    if ack:
+        acked = await client.post(
+            f"{API}/operations/{claimed['operation_id']}/acknowledge",
+            json=write(worker_id, claimed["attempt"]),
+        )
+        assert acked.status_code == 200, acked.text
+    return claimed
 
 
 def write(worker_id: str, attempt: int, **fields: Any) -> dict[str, Any]:
@@ -149,8 +159,16 @@ async def test_reregistration_keeps_a_current_attempt_and_drops_a_stale_one(
     assert again["current_operation"]["action"] == "continue"
     stale = await register(client, "w1", current_operation_id=op, current_attempt=7)
     assert stale["current_operation"]["action"] == "drop"
+    # It holds attempt 1 no more (it reports another): that run is gone.
     events = (await client.get(f"{API}/operations/{op}/events")).json()["items"]
-    assert [e["event_type"] for e in events] == ["OperationCreated", "OperationClaimed"]
+    assert [e["event_type"] for e in events] == [
+        "OperationCreated",
+        "OperationClaimed",
+        "ClaimAcknowledged",
+        "OperationFailed",
+    ]
+    assert events[-1]["data"]["reason"] == "orphaned"
+    assert events[-1]["metadata"]["actor"] == "orphan-detector"
 
 
 async def test_deregistered_worker_is_listed_only_on_request(client: Client) -> None:
@@ -175,7 +193,7 @@ async def test_orphan_detector_fails_silent_workers_after_its_grace(
     )
     alive = await create(client)
     await claim(client, "w2")
-    detector = OrphanDetector(system.bus, system.pool, timeout_seconds=60, started_at=clock())
+    detector = watching_detector(system, clock())
 
     clock.advance(seconds=59)
     assert await detector.tick() == []
@@ -202,7 +220,7 @@ async def test_no_operation_is_failed_before_workers_could_reregister(
     await claim(client, "w1")
     # The backend restarts long after the last heartbeat: the worker still gets a full timeout.
     clock.advance(seconds=600)
-    detector = OrphanDetector(system.bus, system.pool, timeout_seconds=60, started_at=clock())
+    detector = watching_detector(system, clock())
     clock.advance(seconds=30)
     assert await detector.tick() == []
     await register(client, "w1", current_operation_id=op, current_attempt=1)
