@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo serve test lint typecheck pytest bench clean
+.PHONY: help install demo serve test lint typecheck pytest bench chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ pytest: install
 bench: install  ## run the benchmarks (figures and ratios to their baselines)
 	$(BIN)/python benchmarks/eventlog.py
 	$(BIN)/python benchmarks/training_checkpoint.py
+
+chaos: install  ## a chaos soak: kill -9, SIGSTOP and a backend crash while runs go on (MINUTES=10)
+	$(BIN)/python scripts/chaos.py --minutes $(or $(MINUTES),10)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -86,6 +86,19 @@ class Settings(BaseSettings):
         25, gt=0, validation_alias=_env("KTRDR_SHUTDOWN_TIMEOUT_SECONDS")
     )
     api_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("KTRDR_API_URL"))
+    # The retry policy of operations created without one (Temporal's names).
+    retry_max_attempts: int = Field(
+        5, ge=1, le=1000, validation_alias=_env("KTRDR_RETRY_MAX_ATTEMPTS")
+    )
+    retry_initial_interval_seconds: float = Field(
+        1, gt=0, validation_alias=_env("KTRDR_RETRY_INITIAL_INTERVAL_SECONDS")
+    )
+    retry_backoff_coefficient: float = Field(
+        2, ge=1, le=100, validation_alias=_env("KTRDR_RETRY_BACKOFF_COEFFICIENT")
+    )
+    retry_maximum_interval_seconds: float = Field(
+        60, gt=0, validation_alias=_env("KTRDR_RETRY_MAXIMUM_INTERVAL_SECONDS")
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -21,6 +21,7 @@ from ktrdr.handlers.cleanup import CleanupReport, run_cleanup
 from ktrdr.handlers.clock import DatabaseClock
 from ktrdr.handlers.orphans import OrphanDetector
 from ktrdr.handlers.reactor import Reactor
+from ktrdr.handlers.retries import RetryProcessor
 from ktrdr.handlers.singleton import SingletonProcessor
 from ktrdr.handlers.states import ReadModelStates
 from ktrdr.projections.base import BoundInline
@@ -125,6 +126,8 @@ ORPHAN_CHECK_SECONDS = 0.5
 """How often the orphan detector looks (at most): detection lands within timeout + this."""
 RESEARCH_TICK_SECONDS = 0.5
 """How often the agent research manager reads the log (and touches its liveness rows)."""
+RETRY_POLL_SECONDS = 0.1
+"""How often the retry processor looks for stops, due retries and passed deadlines."""
 RETENTION_POLL_SECONDS = 0.1
 """How soon after a checkpoint is saved the ones it supersedes are deleted."""
 
@@ -204,6 +207,12 @@ async def processors(system: System, *, poll_interval: float = 1.0) -> AsyncIter
             system.database_url,
             retention.tick,
             interval=min(poll_interval, RETENTION_POLL_SECONDS),
+        ),
+        SingletonProcessor(
+            "retry_processor",
+            system.database_url,
+            RetryProcessor(system.bus, system.pool, system.event_log, system.artifacts).tick,
+            interval=min(poll_interval, RETRY_POLL_SECONDS),
         ),
         # Scheduled from the last run the log records: an overdue cleanup starts at once.
         SingletonProcessor(

@@ -97,11 +97,81 @@ def start(
             show_default=False,
         ),
     ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Attempts it may start in all, retries included; 1: a person resumes it"
+            " after an interruption (default: KTRDR_RETRY_MAX_ATTEMPTS, else 5).",
+            show_default=False,
+            rich_help_panel="Retries",
+        ),
+    ] = None,
+    initial_interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Seconds before the first retry"
+            " (default: KTRDR_RETRY_INITIAL_INTERVAL_SECONDS, else 1).",
+            show_default=False,
+            rich_help_panel="Retries",
+        ),
+    ] = None,
+    backoff_coefficient: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Each retry waits this many times longer than the last"
+            " (default: KTRDR_RETRY_BACKOFF_COEFFICIENT, else 2).",
+            show_default=False,
+            rich_help_panel="Retries",
+        ),
+    ] = None,
+    maximum_interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="The longest wait between retries, in seconds"
+            " (default: KTRDR_RETRY_MAXIMUM_INTERVAL_SECONDS, else 60).",
+            show_default=False,
+            rich_help_panel="Retries",
+        ),
+    ] = None,
+    retry_on_error: Annotated[
+        bool,
+        typer.Option(
+            "--retry-on-error",
+            help="Also retry a run the workload failed (never one with invalid params).",
+            rich_help_panel="Retries",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Fail it (reason timeout, not retried) this many seconds after it started.",
+            show_default=False,
+        ),
+    ] = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create an operation; it waits as `pending` until a worker picks it up."""
-    body = {"operation_type": operation_type, "params": parse_params(param or [], params_json)}
+    """Create an operation; it waits as `pending` until a worker picks it up. An
+    interrupted run (a worker died or shut down) is retried by itself under its retry
+    policy and ends exactly as an uninterrupted one."""
+    policy = {
+        "max_attempts": max_attempts,
+        "initial_interval_seconds": initial_interval,
+        "backoff_coefficient": backoff_coefficient,
+        "maximum_interval_seconds": maximum_interval,
+        "retry_on_error": retry_on_error or None,
+    }
+    body = {
+        "operation_type": operation_type,
+        "params": parse_params(param or [], params_json),
+        "retry_policy": {k: v for k, v in policy.items() if v is not None},
+        "timeout_seconds": timeout,
+    }
     created = api(ctx, url).post("/operations", json=body)
     if as_json:
         print_json(created)
@@ -195,6 +265,13 @@ def _status(op: dict[str, Any]) -> str:
     return ", ".join(notes)
 
 
+def _retries(op: dict[str, Any]) -> str:
+    policy = op.get("retry_policy") or {}
+    started = f"{op.get('attempts_used', 0)} of {policy.get('max_attempts', 1)} attempts started"
+    waiting = op.get("next_retry_at")
+    return f"{started}; next retry {when(waiting)}" if waiting else started
+
+
 def _unsaved(failure: dict[str, Any]) -> str:
     return f"checkpoint {failure['sequence']} not saved: {failure['message']}"
 
@@ -206,6 +283,7 @@ def _fields(op: dict[str, Any]) -> list[tuple[str, str]]:
         ("type", op["operation_type"]),
         ("status", _status(op)),
         ("attempt", str(op["attempt"])),
+        ("retries", _retries(op)),
         ("worker", op["worker_id"] or "-"),
         ("progress", _progress(op["progress"])),
         ("checkpoint", _checkpoint(op["checkpoint"])),
@@ -218,7 +296,7 @@ def _fields(op: dict[str, Any]) -> list[tuple[str, str]]:
         ("finished", when(op["completed_at"])),
     ]
     if op.get("checkpoint_failure"):
-        fields.insert(7, ("unsaved", _unsaved(op["checkpoint_failure"])))
+        fields.insert(8, ("unsaved", _unsaved(op["checkpoint_failure"])))
     return fields
 
 

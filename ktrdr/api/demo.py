@@ -1,9 +1,10 @@
 """`ktrdr demo`: the whole story on the embedded PostgreSQL, with real processes, in about a minute.
 
 A server and one worker of each type start; a training run checkpoints, its worker
-is killed (kill -9), the orphan detector fails it, it is resumed on a new worker and
-ends bit-identical to an uninterrupted run; a backtest is stopped with SIGTERM and
-resumed; an agent research run completes; then everything stops.
+is killed (kill -9), the orphan detector fails it, the retry processor resumes it by
+itself on a new worker and it ends bit-identical to an uninterrupted run; a backtest
+(max_attempts 1: the manual flow) is stopped with SIGTERM and resumed by hand; an
+agent research run completes; then everything stops.
 """
 
 from __future__ import annotations
@@ -102,14 +103,20 @@ class Demo:
 
     # -- operations -----------------------------------------------------------------------------
 
-    def start(self, kind: str, params: dict[str, Any]) -> str:
-        response = self.http.post("/operations", json={"operation_type": kind, "params": params})
+    def start(self, kind: str, params: dict[str, Any], **fields: Any) -> str:
+        body = {"operation_type": kind, "params": params, **fields}
+        response = self.http.post("/operations", json=body)
         response.raise_for_status()
         return str(response.json()["operation_id"])
 
     def operation(self, op: str) -> dict[str, Any]:
         body: dict[str, Any] = self.http.get(f"/operations/{op}").json()
         return body
+
+    def event(self, op: str, event_type: str) -> dict[str, Any] | None:
+        """The data of the operation's first event of this type, if there is one yet."""
+        items = self.http.get(f"/operations/{op}/events").json()["items"]
+        return next((e["data"] for e in items if e["event_type"] == event_type), None)
 
     def until(self, op: str, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
         found: dict[str, Any] = self.wait(
@@ -189,9 +196,13 @@ def run_story(demo: Demo) -> None:
         f"orphan detector: {failed['status']}/{failed['error']['reason']} after"
         f" {time.monotonic() - killed:.1f}s (timeout {demo.orphan_timeout:g}s)"
     )
-    demo.resume(op)
+    retry = demo.wait(lambda: demo.event(op, "RetryScheduled"), "the retry to be scheduled")
+    say(
+        f"retry processor: attempt {retry['attempt']} scheduled for"
+        f" {retry['retry_at'][11:23]} (no one asked); it waits for a training worker"
+    )
     demo.start_worker("trainer-2", "training")
-    done = demo.until(op, {"completed", "failed"})
+    done = demo.until(op, {"completed"}, timeout=180)
     if done["status"] != "completed":
         raise DemoFailed(f"resumed training failed: {done['error']}")
     ref, got = reference["result"]["model_sha256"], done["result"]["model_sha256"]
@@ -202,8 +213,8 @@ def run_story(demo: Demo) -> None:
         raise DemoFailed("the resumed training differs from the uninterrupted one")
     say("[green]identical[/green]: resume is bit-exact")
 
-    say("[bold]3. A backtest stopped with SIGTERM, then resumed[/bold]")
-    bt = demo.start("backtesting", BACKTEST)
+    say("[bold]3. A backtest stopped with SIGTERM, then resumed by hand[/bold] (max_attempts 1)")
+    bt = demo.start("backtesting", BACKTEST, retry_policy={"max_attempts": 1})
     demo.until_checkpoint(bt, 2)
     demo.processes["backtester-1"].send_signal(signal.SIGTERM)
     code = demo.processes["backtester-1"].wait(timeout=30)

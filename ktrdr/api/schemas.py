@@ -18,11 +18,24 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RetryPolicyBody(Body):
+    """Each field left out takes its default from KTRDR_RETRY_*."""
+
+    max_attempts: int | None = None
+    initial_interval_seconds: float | None = None
+    backoff_coefficient: float | None = None
+    maximum_interval_seconds: float | None = None
+    retry_on_error: bool | None = None
+
+
 class CreateOperationRequest(Body):
     operation_type: str
     params: dict[str, Any] = Field(default_factory=dict)
     parent_operation_id: str | None = None
     keep_checkpoints: bool = False
+    retry_policy: RetryPolicyBody | None = None
+    timeout_seconds: float | None = None
+    """Fail the operation (reason timeout, never retried) this long after it started."""
 
 
 class ResumeRequest(Body):
@@ -103,6 +116,9 @@ class CompleteRequest(WorkerWrite):
 
 class FailRequest(WorkerWrite):
     message: str
+    reason: Literal["error", "invalid", "infrastructure"] = "error"
+    """error: the workload failed; invalid: no retry can mend it; infrastructure: a
+    checkpoint could not be stored."""
 
 
 class CancelledRequest(WorkerWrite):

@@ -71,6 +71,7 @@ from ktrdr.domain.operation_commands import (
     ConfirmCancellation,
     CreateOperation,
     DeleteCheckpoints,
+    EnforceTimeout,
     FailOperation,
     OperationCommand,
     ReleaseClaim,
@@ -78,7 +79,9 @@ from ktrdr.domain.operation_commands import (
     ReportProgress,
     RequestCancellation,
     ResumeOperation,
+    RetryOperation,
     SaveCheckpoint,
+    ScheduleRetry,
 )
 from ktrdr.domain.operation_decisions import (
     PROGRESS_INTERVAL,
@@ -100,8 +103,10 @@ from ktrdr.domain.operation_events import (
     OperationFailed,
     ProgressReported,
     ResumeRequested,
+    RetryScheduled,
 )
 from ktrdr.domain.retention import superseded
+from ktrdr.domain.retry import MANUAL, RetryPolicy, retry_delay
 from ktrdr.domain.values import (
     ArtifactFile,
     JsonObject,
@@ -145,6 +150,7 @@ __all__ = [
     "CHECKPOINT_CLEANUP_STREAM",
     "EVENT_TYPES",
     "MANAGER_ID",
+    "MANUAL",
     "PROGRESS_INTERVAL",
     "SCHEMA_VERSION",
     "SCHEMA_VERSIONS",
@@ -179,6 +185,7 @@ __all__ = [
     "DeregisterWorker",
     "Design",
     "DomainError",
+    "EnforceTimeout",
     "ErrorInfo",
     "Event",
     "FailOperation",
@@ -218,7 +225,11 @@ __all__ = [
     "ResearchState",
     "ResumeOperation",
     "ResumeRequested",
+    "RetryOperation",
+    "RetryPolicy",
+    "RetryScheduled",
     "SaveCheckpoint",
+    "ScheduleRetry",
     "StaleAttempt",
     "StopReason",
     "UnknownEventType",
@@ -255,6 +266,7 @@ __all__ = [
     "operation_stream",
     "parse_research_params",
     "resumable",
+    "retry_delay",
     "superseded",
     "to_payload",
     "upcast",

@@ -144,6 +144,8 @@ class _Decision:
             return self._cancel_through(seen, child)
         if child is None:
             return self._create_child(state.phase)
+        if child.next_retry_at is not None:
+            return self._progress(seen.phase, child)  # its retry is scheduled: wait for it
         match child.status:
             case OperationStatus.PENDING | OperationStatus.RESUMING | OperationStatus.RUNNING:
                 return self._progress(seen.phase, child)
@@ -200,6 +202,8 @@ class _Decision:
             params=params,
             parent_operation_id=self._id,
             keep_checkpoints=self.research.keep_checkpoints,
+            # A child interrupted by infrastructure is retried under the research's policy.
+            retry_policy=self.research.retry_policy,
         )
         return Reaction(create, f"{child_id}@0/create")
 

@@ -28,6 +28,7 @@ from ktrdr.domain.operation_events import (
     OperationFailed,
     ProgressReported,
     ResumeRequested,
+    RetryScheduled,
 )
 from ktrdr.domain.worker import (
     HeartbeatMissed,
@@ -58,6 +59,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         OperationFailed,
         OperationCompleted,
         ResumeRequested,
+        RetryScheduled,
         CheckpointDeleted,
         WorkerRegistered,
         HeartbeatMissed,

@@ -30,9 +30,12 @@ from ktrdr.domain.operation_events import (
     OperationFailed,
     ProgressReported,
     ResumeRequested,
+    RetryScheduled,
 )
+from ktrdr.domain.retry import MANUAL, RetryPolicy, deadline
 from ktrdr.domain.values import ArtifactFile
 from ktrdr.domain.vocabulary import (
+    CancelReason,
     CheckpointType,
     FailureReason,
     OperationStatus,
@@ -112,6 +115,18 @@ class OperationState:
     last_sequence: int = 0
     resumed_from: int | None = None
     checkpoint_failure: CheckpointFailure | None = None
+    retry_policy: RetryPolicy = MANUAL
+    timeout_seconds: float | None = None
+    cancel_reason: CancelReason | None = None
+    retries: int = 0
+    """Retries scheduled so far (each one's interval backs off from the last)."""
+    next_retry_at: datetime | None = None
+    """When the scheduled retry runs; None when none is waiting."""
+
+    @property
+    def deadline_at(self) -> datetime | None:
+        """When the operation times out (start to close); None without a timeout."""
+        return deadline(self.started_at, self.timeout_seconds)
 
     @property
     def resumable(self) -> bool:
@@ -168,6 +183,8 @@ def _created(event: OperationCreated) -> OperationState:
         keep_checkpoints=event.keep_checkpoints,
         created_at=event.at,
         version=1,
+        retry_policy=event.retry_policy or MANUAL,
+        timeout_seconds=event.timeout_seconds,
     )
 
 
@@ -215,10 +232,13 @@ def _applied(state: OperationState, event: OperationEvent) -> OperationState:
         case CancellationRequested():
             return replace(state, cancellation_requested=True)
         case OperationCancelled():
-            return _ended(state, OperationStatus.CANCELLED, event.at)
+            cancelled = _ended(state, OperationStatus.CANCELLED, event.at)
+            return replace(cancelled, cancel_reason=event.reason)
         case OperationFailed():
             failed = _ended(state, OperationStatus.FAILED, event.at)
             return replace(failed, error=ErrorInfo(event.reason, event.message))
+        case RetryScheduled():
+            return replace(state, retries=state.retries + 1, next_retry_at=event.retry_at)
         case OperationCompleted():
             completed = _ended(state, OperationStatus.COMPLETED, event.at)
             return replace(completed, result=event.result)
@@ -228,8 +248,10 @@ def _applied(state: OperationState, event: OperationEvent) -> OperationState:
                 status=OperationStatus.RESUMING,
                 resumed_from=event.from_sequence,
                 error=None,
+                cancel_reason=None,
                 cancellation_requested=False,
                 completed_at=None,
+                next_retry_at=None,
             )
         case CheckpointDeleted():
             gone = set(event.sequences)
@@ -245,7 +267,9 @@ def _queued(state: OperationState) -> OperationStatus:
 
 
 def _ended(state: OperationState, status: OperationStatus, at: datetime) -> OperationState:
-    return dataclasses.replace(state, status=status, completed_at=at, cancellation_requested=False)
+    return dataclasses.replace(
+        state, status=status, completed_at=at, cancellation_requested=False, next_retry_at=None
+    )
 
 
 def _progress(event: ProgressReported) -> Progress:

@@ -7,6 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
+from ktrdr.domain.retry import RetryPolicy, TimeoutSeconds
 from ktrdr.domain.values import (
     ArtifactFile,
     JsonObject,
@@ -36,6 +37,8 @@ class CreateOperation(_OperationCommand):
     params: JsonObject
     parent_operation_id: OperationId | None = None
     keep_checkpoints: bool = False
+    retry_policy: RetryPolicy | None = None
+    timeout_seconds: TimeoutSeconds | None = None
 
     @model_validator(mode="after")
     def _not_its_own_parent(self) -> Self:
@@ -147,6 +150,23 @@ class ResumeOperation(_OperationCommand):
     """Live checkpoints whose files are missing or damaged: never offered for resume."""
 
 
+class ScheduleRetry(_OperationCommand):
+    """Schedule the retry of a stopped operation if its policy allows one (else nothing)."""
+
+
+class RetryOperation(_OperationCommand):
+    """Run a scheduled retry that is due: resume from the newest intact checkpoint, or
+    start again without one."""
+
+    unavailable: tuple[PositiveInt, ...] = ()
+    """Live checkpoints whose files are missing or damaged."""
+
+
+class EnforceTimeout(_OperationCommand):
+    """Fail the operation with reason timeout if it is past its deadline and not closed
+    (a retry still waiting is closed by it too)."""
+
+
 class DeleteCheckpoints(_OperationCommand):
     sequences: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] | None = None
     """The checkpoints to delete; None for every live one."""
@@ -166,5 +186,8 @@ OperationCommand = (
     | CompleteOperation
     | FailOperation
     | ResumeOperation
+    | ScheduleRetry
+    | RetryOperation
+    | EnforceTimeout
     | DeleteCheckpoints
 )

@@ -4,7 +4,7 @@ or raises the DomainError that refuses it. It never changes anything itself."""
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import assert_never
 
 from ktrdr.domain.errors import (
@@ -29,6 +29,7 @@ from ktrdr.domain.operation_commands import (
     ConfirmCancellation,
     CreateOperation,
     DeleteCheckpoints,
+    EnforceTimeout,
     FailOperation,
     OperationCommand,
     ReleaseClaim,
@@ -36,7 +37,9 @@ from ktrdr.domain.operation_commands import (
     ReportProgress,
     RequestCancellation,
     ResumeOperation,
+    RetryOperation,
     SaveCheckpoint,
+    ScheduleRetry,
 )
 from ktrdr.domain.operation_events import (
     CancellationRequested,
@@ -53,7 +56,9 @@ from ktrdr.domain.operation_events import (
     OperationFailed,
     ProgressReported,
     ResumeRequested,
+    RetryScheduled,
 )
+from ktrdr.domain.retry import retry_delay, retryable
 from ktrdr.domain.values import canonical_json, json_size
 from ktrdr.domain.vocabulary import (
     CancelReason,
@@ -118,6 +123,12 @@ def decide(state: OperationState | None, command: OperationCommand) -> list[Oper
             return _fail(state, command)
         case ResumeOperation():
             return _resume(state, command)
+        case ScheduleRetry():
+            return _schedule_retry(state, command)
+        case RetryOperation():
+            return _retry(state, command)
+        case EnforceTimeout():
+            return _enforce_timeout(state, command)
         case DeleteCheckpoints():
             return _delete_checkpoints(state, command)
         case _:
@@ -135,6 +146,8 @@ def _create(state: OperationState | None, command: CreateOperation) -> list[Oper
             params=command.params,
             parent_operation_id=command.parent_operation_id,
             keep_checkpoints=command.keep_checkpoints,
+            retry_policy=command.retry_policy,
+            timeout_seconds=command.timeout_seconds,
         )
     ]
 
@@ -417,14 +430,83 @@ def _resume(state: OperationState, command: ResumeOperation) -> list[OperationEv
     ]
 
 
+def _schedule_retry(state: OperationState, command: ScheduleRetry) -> list[OperationEvent]:
+    policy = state.retry_policy
+    failure = state.error.reason if state.error else None
+    if (
+        state.next_retry_at is not None
+        or state.started_attempts >= policy.max_attempts
+        or not retryable(policy, state.status, failure, state.cancel_reason)
+    ):
+        return []  # already waiting, out of attempts, or not a stop a retry can mend
+    return [
+        RetryScheduled(
+            operation_id=command.operation_id,
+            at=command.at,
+            attempt=state.started_attempts + 1,
+            retry_at=command.at + retry_delay(policy, state.retries),
+            reason=str(failure or state.cancel_reason),
+        )
+    ]
+
+
+def _retry(state: OperationState, command: RetryOperation) -> list[OperationEvent]:
+    if state.next_retry_at is None or command.at < state.next_retry_at:
+        return []  # not due, or done already (by this processor, or a person's resume)
+    if _past_deadline(state, command.at):
+        return [_timed_out(state, command.at)]
+    newest = _newest(_intact(state, command.unavailable))
+    return [
+        ResumeRequested(
+            operation_id=command.operation_id,
+            at=command.at,
+            from_sequence=newest.sequence if newest else None,
+            checkpoint_type=newest.checkpoint_type if newest else None,
+            previous_status=state.status,
+        )
+    ]
+
+
+def _enforce_timeout(state: OperationState, command: EnforceTimeout) -> list[OperationEvent]:
+    waiting = state.status in _STOPPED and state.next_retry_at is not None
+    if not _past_deadline(state, command.at) or (state.status.terminal and not waiting):
+        return []
+    return [_timed_out(state, command.at)]
+
+
+def _past_deadline(state: OperationState, at: datetime) -> bool:
+    ends = state.deadline_at
+    return ends is not None and at >= ends
+
+
+def _timed_out(state: OperationState, at: datetime) -> OperationFailed:
+    return OperationFailed(
+        operation_id=state.operation_id,
+        at=at,
+        reason=FailureReason.TIMEOUT,
+        message=f"past its timeout of {state.timeout_seconds:g}s from its start; not retried",
+        attempt=state.attempt if state.status == OperationStatus.RUNNING else None,
+    )
+
+
+def _intact(state: OperationState, unavailable: tuple[int, ...]) -> dict[int, CheckpointInfo]:
+    """Live checkpoints whose files are there."""
+    return {seq: c for seq, c in state.checkpoints.items() if seq not in unavailable}
+
+
+def _newest(checkpoints: dict[int, CheckpointInfo]) -> CheckpointInfo | None:
+    return checkpoints[max(checkpoints)] if checkpoints else None
+
+
 def _resume_point(state: OperationState, command: ResumeOperation) -> CheckpointInfo:
     """The checkpoint asked for, or the newest one whose files are there."""
-    intact = {seq: c for seq, c in state.checkpoints.items() if seq not in command.unavailable}
+    intact = _intact(state, command.unavailable)
     wanted = command.checkpoint_sequence
     if wanted is None:
-        if not intact:
+        newest = _newest(intact)
+        if newest is None:
             raise CheckpointNotFound(state.operation_id, (), intact)
-        return intact[max(intact)]
+        return newest
     if wanted in intact:
         return intact[wanted]
     if wanted in state.checkpoints:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
+from ktrdr.domain.retry import RetryPolicy, TimeoutSeconds
 from ktrdr.domain.values import (
     ArtifactFile,
     JsonObject,
@@ -35,6 +36,9 @@ class OperationCreated(_OperationEvent):
     params: JsonObject
     parent_operation_id: OperationId | None = None
     keep_checkpoints: bool = False
+    retry_policy: RetryPolicy | None = None
+    """None in events written before retry policies: the manual flow (max_attempts 1)."""
+    timeout_seconds: TimeoutSeconds | None = None
 
 
 class OperationClaimed(_OperationEvent):
@@ -115,9 +119,19 @@ class OperationCompleted(_OperationEvent):
     result: JsonObject
 
 
+class RetryScheduled(_OperationEvent):
+    """The retry processor will resume the operation at ``retry_at`` as attempt ``attempt``."""
+
+    attempt: PositiveInt
+    """The attempt the retry will be (attempts started so far, plus one)."""
+    retry_at: UtcDatetime
+    reason: str
+
+
 class ResumeRequested(_OperationEvent):
-    from_sequence: PositiveInt
-    checkpoint_type: CheckpointType
+    from_sequence: PositiveInt | None
+    """None: no intact checkpoint, so a retry starts again from the beginning."""
+    checkpoint_type: CheckpointType | None
     previous_status: Literal[OperationStatus.CANCELLED, OperationStatus.FAILED]
 
 
@@ -138,6 +152,7 @@ OperationEvent = (
     | OperationCancelled
     | OperationFailed
     | OperationCompleted
+    | RetryScheduled
     | ResumeRequested
     | CheckpointDeleted
 )

@@ -36,8 +36,9 @@ TRANSITIONS: dict[OperationStatus | None, frozenset[OperationStatus]] = {
     # Back to the queue when a claim was never acknowledged (ClaimReleased).
     OperationStatus.RUNNING: TERMINAL_STATUSES
     | {OperationStatus.PENDING, OperationStatus.RESUMING},
-    OperationStatus.CANCELLED: frozenset({OperationStatus.RESUMING}),
-    OperationStatus.FAILED: frozenset({OperationStatus.RESUMING}),
+    # Failed (reason timeout) when the deadline passes while a retry waits.
+    OperationStatus.CANCELLED: frozenset({OperationStatus.RESUMING, OperationStatus.FAILED}),
+    OperationStatus.FAILED: frozenset({OperationStatus.RESUMING, OperationStatus.FAILED}),
     OperationStatus.RESUMING: frozenset(
         {OperationStatus.RUNNING, OperationStatus.CANCELLED, OperationStatus.FAILED}
     ),
@@ -72,8 +73,15 @@ class CancelReason(enum.StrEnum):
 
 class FailureReason(enum.StrEnum):
     ERROR = "error"
+    """The workload failed (retried only with retry_on_error)."""
     ORPHANED = "orphaned"
     SHUTDOWN = "shutdown"
+    INFRASTRUCTURE = "infrastructure"
+    """Not the workload's fault: a checkpoint could not be stored (retried)."""
+    INVALID = "invalid"
+    """Cannot succeed on a retry: invalid params, an incompatible checkpoint (never retried)."""
+    TIMEOUT = "timeout"
+    """Past the operation's timeout_seconds (never retried)."""
 
 
 class DeletionReason(enum.StrEnum):

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ktrdr.artifacts import ArtifactStore
+from ktrdr.config import Settings
 from ktrdr.domain import (
     ArtifactFile,
     CheckpointNotFound,
@@ -17,10 +18,21 @@ from ktrdr.domain import (
     RequestCancellation,
     ResumeOperation,
     ResumeRequested,
+    RetryPolicy,
     parse_research_params,
 )
 from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.handlers.bus import CommandBus
+
+
+def default_retry_policy(settings: Settings) -> RetryPolicy:
+    """The policy of an operation created without one (KTRDR_RETRY_*)."""
+    return RetryPolicy(
+        max_attempts=settings.retry_max_attempts,
+        initial_interval_seconds=settings.retry_initial_interval_seconds,
+        backoff_coefficient=settings.retry_backoff_coefficient,
+        maximum_interval_seconds=settings.retry_maximum_interval_seconds,
+    )
 
 
 async def create_operation(
@@ -30,8 +42,11 @@ async def create_operation(
     *,
     parent_operation_id: str | None = None,
     keep_checkpoints: bool = False,
+    retry_policy: RetryPolicy,
+    timeout_seconds: float | None = None,
     actor: str,
 ) -> OperationState:
+    """``retry_policy``: complete (the defaults filled in), so the event records it whole."""
     if operation_type == OperationType.AGENT_RESEARCH:
         parse_research_params(params)  # the backend runs it, so it refuses bad params at once
     command = CreateOperation(
@@ -41,6 +56,8 @@ async def create_operation(
         params=dict(params),
         parent_operation_id=parent_operation_id,
         keep_checkpoints=keep_checkpoints,
+        retry_policy=retry_policy,
+        timeout_seconds=timeout_seconds,
     )
     state, _ = await bus.operation(command, actor=actor)
     assert state is not None
@@ -89,6 +106,7 @@ async def resume_operation(
     state, events = await bus.operation(command, actor=actor)
     assert state is not None
     [requested] = [e for e in events if isinstance(e, ResumeRequested)]
+    assert requested.from_sequence is not None  # a person resumes from a checkpoint
     return state, state.checkpoints[requested.from_sequence]
 
 

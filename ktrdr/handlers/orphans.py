@@ -190,7 +190,7 @@ class OrphanDetector:
             suspect.worker_seen_at is None
             or self.stalls.silence(suspect.worker_seen_at, now) > self._timeout
         )
-        if worker_silent:
+        if worker_silent and await self._bus.states.worker(suspect.worker_id) is not None:
             await self._bus.worker(
                 RecordMissedHeartbeat(
                     worker_id=suspect.worker_id,

@@ -30,11 +30,13 @@ _UPSERT_OPERATION = sql.SQL(
     """
 INSERT INTO {operations} (operation_id, operation_type, status, params, parent_operation_id,
     progress, attempt, worker_id, created_at, started_at, completed_at, error, result,
-    checkpoint, resumable, cancellation_requested, stream_version, state, checkpoint_failure)
+    checkpoint, resumable, cancellation_requested, stream_version, state, checkpoint_failure,
+    retry_policy, attempts_used, next_retry_at, timeout_seconds, deadline_at)
 VALUES (%(operation_id)s, %(operation_type)s, %(status)s, %(params)s, %(parent_operation_id)s,
     %(progress)s, %(attempt)s, %(worker_id)s, %(created_at)s, %(started_at)s, %(completed_at)s,
     %(error)s, %(result)s, %(checkpoint)s, %(resumable)s, %(cancellation_requested)s,
-    %(stream_version)s, %(state)s, %(checkpoint_failure)s)
+    %(stream_version)s, %(state)s, %(checkpoint_failure)s, %(retry_policy)s,
+    %(attempts_used)s, %(next_retry_at)s, %(timeout_seconds)s, %(deadline_at)s)
 ON CONFLICT (operation_id) DO UPDATE SET
     status = EXCLUDED.status, progress = EXCLUDED.progress, attempt = EXCLUDED.attempt,
     worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at,
@@ -42,7 +44,8 @@ ON CONFLICT (operation_id) DO UPDATE SET
     checkpoint = EXCLUDED.checkpoint, resumable = EXCLUDED.resumable,
     cancellation_requested = EXCLUDED.cancellation_requested,
     stream_version = EXCLUDED.stream_version, state = EXCLUDED.state,
-    checkpoint_failure = EXCLUDED.checkpoint_failure
+    checkpoint_failure = EXCLUDED.checkpoint_failure, attempts_used = EXCLUDED.attempts_used,
+    next_retry_at = EXCLUDED.next_retry_at, deadline_at = EXCLUDED.deadline_at
 """
 )
 _INSERT_HISTORY = sql.SQL(
@@ -105,7 +108,16 @@ def checkpoint_brief(state: OperationState) -> dict[str, Any] | None:
 
 
 _JSON_COLUMNS = frozenset(
-    {"params", "progress", "error", "result", "checkpoint", "state", "checkpoint_failure"}
+    {
+        "params",
+        "progress",
+        "error",
+        "result",
+        "checkpoint",
+        "state",
+        "checkpoint_failure",
+        "retry_policy",
+    }
 )
 
 
@@ -136,6 +148,11 @@ def operation_fields(state: OperationState) -> dict[str, Any]:
         "stream_version": state.version,
         "state": dumped,
         "checkpoint_failure": dumped["checkpoint_failure"],
+        "retry_policy": dumped["retry_policy"],
+        "attempts_used": state.started_attempts,
+        "next_retry_at": state.next_retry_at,
+        "timeout_seconds": state.timeout_seconds,
+        "deadline_at": state.deadline_at,
     }
 
 

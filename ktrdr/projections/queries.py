@@ -70,7 +70,8 @@ DIFFERENCES = sql.SQL(
 OPERATION_COLUMNS: LiteralString = (
     "operation_id::text, operation_type, status, params, parent_operation_id::text, progress,"
     " attempt, worker_id, created_at, started_at, completed_at, error, result, checkpoint,"
-    " resumable, cancellation_requested, checkpoint_failure"
+    " resumable, cancellation_requested, checkpoint_failure, retry_policy, attempts_used,"
+    " next_retry_at, timeout_seconds, deadline_at"
 )
 CHECKPOINT_COLUMNS: LiteralString = (
     "operation_id::text, sequence, operation_type, checkpoint_type, state, artifacts_path,"

@@ -44,6 +44,11 @@ def operation_json(row: dict[str, Any]) -> dict[str, Any]:
         "resumable": row["resumable"],
         "cancellation_requested": row["cancellation_requested"],
         "checkpoint_failure": row["checkpoint_failure"],
+        "retry_policy": row["retry_policy"],
+        "attempts_used": row["attempts_used"],
+        "next_retry_at": _iso(row["next_retry_at"]),
+        "timeout_seconds": row["timeout_seconds"],
+        "deadline_at": _iso(row["deadline_at"]),
     }
 
 

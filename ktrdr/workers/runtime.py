@@ -20,9 +20,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pydantic
+
 from ktrdr import __version__
 from ktrdr.artifacts import ArtifactStore, CheckpointCorrupted, Manifest
-from ktrdr.domain import ArtifactFile, CheckpointType
+from ktrdr.domain import ArtifactFile, CheckpointType, ValidationError
 from ktrdr.workers.api_client import (
     ApiClient,
     BackendUnavailable,
@@ -30,10 +32,10 @@ from ktrdr.workers.api_client import (
     OperationAbandoned,
     Refused,
 )
-from ktrdr.workers.checkpointing import CheckpointWriter
+from ktrdr.workers.checkpointing import CheckpointWriteFailed, CheckpointWriter
 from ktrdr.workers.link import Backoff, Link
 from ktrdr.workers.operation_run import OperationRun, RunContext
-from ktrdr.workers.workload import OperationStopped, ResumePoint, Workload
+from ktrdr.workers.workload import OperationStopped, ResumePoint, RunCannotSucceed, Workload
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +268,8 @@ class Worker:
                 raise OperationAbandoned(run.abandon_reason) from None
             log.exception("operation %s failed", run.operation_id)
             writer.flush()
-            run.send("fail", message=f"{type(exc).__name__}: {exc}"[:2000])
+            message = f"{type(exc).__name__}: {exc}"[:2000]
+            run.send("fail", message=message, reason=failure_reason(exc))
             return
         writer.flush()
         run.send("complete", result=result)
@@ -305,10 +308,15 @@ class Worker:
                 candidate["state"],
                 files,
             )
-        raise RuntimeError(
-            f"no intact checkpoint to resume {claim.operation_id} from ({'; '.join(unusable)});"
-            " start a new operation"
+        # Every checkpoint is damaged: the run starts over, which ends exactly the same.
+        run.send(
+            "progress",
+            percentage=0.0,
+            current_step="restart",
+            message=f"no intact checkpoint ({unusable[0]}); starting again from the beginning",
+            details={"unusable": unusable},
         )
+        return None
 
     def _load(
         self, operation_id: str, checkpoint: dict[str, Any], manifest: Manifest
@@ -323,6 +331,16 @@ class Worker:
             self._api.deregister(self.config.worker_id, "shutdown")
         except (BackendUnavailable, Refused) as exc:
             log.warning("could not deregister: %s", exc)
+
+
+def failure_reason(error: Exception) -> str:
+    """How the backend should take a failed run: retried (infrastructure), retried only
+    when the policy says so (error), or never (invalid)."""
+    if isinstance(error, CheckpointWriteFailed):
+        return "infrastructure"
+    if isinstance(error, RunCannotSucceed | ValidationError | pydantic.ValidationError):
+        return "invalid"
+    return "error"
 
 
 def default_worker_id(worker_type: str) -> str:

@@ -21,6 +21,7 @@ __all__ = [
     "CheckpointType",
     "OperationStopped",
     "ResumePoint",
+    "RunCannotSucceed",
     "StopReason",
     "Workload",
     "WorkloadContext",
@@ -50,6 +51,10 @@ class ResumePoint:
     checkpoint_type: CheckpointType
     state: dict[str, Any]
     files: Mapping[str, Path]
+
+
+class RunCannotSucceed(Exception):
+    """An error no retry can mend (an incompatible checkpoint): the run fails as invalid."""
 
 
 class OperationStopped(Exception):

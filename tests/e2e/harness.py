@@ -50,6 +50,8 @@ class Cluster:
     root: Path
     orphan_timeout: float = 3.0
     heartbeat_interval: float = 0.3
+    retry_max_attempts: int = 1
+    """The backend's default: 1, the manual flow most tests follow; the retry tests raise it."""
     port: int = field(default_factory=free_port)
     servers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -67,6 +69,7 @@ class Cluster:
             "KTRDR_ORPHAN_TIMEOUT_SECONDS": str(self.orphan_timeout),
             "KTRDR_HEARTBEAT_INTERVAL_SECONDS": str(self.heartbeat_interval),
             "KTRDR_SHUTDOWN_TIMEOUT_SECONDS": "20",
+            "KTRDR_RETRY_MAX_ATTEMPTS": str(self.retry_max_attempts),
             "KTRDR_API_URL": self.url,
         }
         return base_env(**(settings | self.extra_env | extra))

@@ -25,6 +25,7 @@ from litestar import Litestar
 from ktrdr.api.app import create_app
 from ktrdr.api.bootstrap import System, bootstrap
 from ktrdr.config import Settings, load_settings
+from ktrdr.domain import MANUAL
 from ktrdr.handlers import operations as use_cases
 
 T = TypeVar("T")
@@ -51,7 +52,7 @@ class LiveApi:
     def create(self, operation_type: str = "training", **kwargs: Any) -> str:
         async def create(system: System) -> str:
             state = await use_cases.create_operation(
-                system.bus, operation_type, {}, actor="user", **kwargs
+                system.bus, operation_type, {}, actor="user", retry_policy=MANUAL, **kwargs
             )
             return state.operation_id
 

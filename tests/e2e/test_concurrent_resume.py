@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from ktrdr.api.bootstrap import bootstrap
+from ktrdr.domain import MANUAL
 from ktrdr.handlers.operations import create_operation
 from tests.e2e.live_api import settings_for
 from tests.e2e.test_db_cli import KTRDR, clean_env, free_port
@@ -55,7 +56,9 @@ def _healthy(url: str) -> bool:
 async def failed_with_a_checkpoint(database_url: str, tmp_path: Path) -> str:
     settings = settings_for(database_url, tmp_path)
     async with bootstrap(settings, database_url=database_url, pool_size=2) as system:
-        state = await create_operation(system.bus, "training", {"epochs": 10}, actor="user")
+        state = await create_operation(
+            system.bus, "training", {"epochs": 10}, actor="user", retry_policy=MANUAL
+        )
         await drive.failed_with_checkpoints(system, state.operation_id, [1, 2])
         return state.operation_id
 

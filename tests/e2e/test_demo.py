@@ -24,6 +24,7 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     for line in (
         "worker trainer-1 killed (SIGKILL)",
         "orphan detector: failed/orphaned",
+        "retry processor: attempt 2 scheduled",
         "completed on trainer-2 (attempt 2)",
         "identical: resume is bit-exact",
         "backtester-1 exited 0; backtest cancelled with a shutdown checkpoint",

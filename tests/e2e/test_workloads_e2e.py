@@ -11,8 +11,8 @@ import pytest
 
 from tests.e2e.harness import Cluster, cluster
 
-TRAINING = {"epochs": 120, "bars": 3000, "seed": 7, "checkpoint_every_epochs": 5}
-BACKTEST = {"bars": 600_000, "seed": 5, "checkpoint_every_bars": 40_000}
+TRAINING = {"epochs": 60, "bars": 3000, "seed": 7, "checkpoint_every_epochs": 5}
+BACKTEST = {"bars": 300_000, "seed": 5, "checkpoint_every_bars": 20_000}
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import Any
 from ktrdr.api.bootstrap import System, bootstrap
 from ktrdr.config import load_settings
 from ktrdr.domain import (
+    MANUAL,
     ClaimOperation,
     CompleteOperation,
     FailOperation,
@@ -86,7 +87,7 @@ async def _orphaned_then_completed(system: System) -> str:
     bus = system.bus
     await _register(system, WORKER_A)
     created = await use_cases.create_operation(
-        bus, "training", {"epochs": 10, "seed": 7}, actor="user"
+        bus, "training", {"epochs": 10, "seed": 7}, actor="user", retry_policy=MANUAL
     )
     op = created.operation_id
     await _claim(system, op, WORKER_A)
@@ -183,7 +184,9 @@ async def keep_reporting_progress(
     async with bootstrap(
         settings, database_url=database_url, pool_size=2, clock=SteppingClock()
     ) as system:
-        created = await use_cases.create_operation(system.bus, "backtesting", {}, actor="user")
+        created = await use_cases.create_operation(
+            system.bus, "backtesting", {}, actor="user", retry_policy=MANUAL
+        )
         op = created.operation_id
         await _claim(system, op, WORKER_A)
         while not until.done() and len(reported) < 500:

@@ -44,6 +44,7 @@ from ktrdr.domain import (
     RequestCancellation,
     ResumeOperation,
     ResumeRequested,
+    RetryScheduled,
     SaveCheckpoint,
     decide,
     evolve,
@@ -171,6 +172,14 @@ def resume_requested(
         from_sequence=from_sequence,
         checkpoint_type=checkpoint_type,
         previous_status=previous_status,
+    )
+
+
+def retry_scheduled(
+    attempt: int = 2, t: float = 5, retry_at: float = 6, reason: str = "orphaned"
+) -> RetryScheduled:
+    return RetryScheduled(
+        operation_id=OP, at=at(t), attempt=attempt, retry_at=at(retry_at), reason=reason
     )
 
 

@@ -41,6 +41,7 @@ from tests.unit.operation_scenarios import (
     progressed,
     released,
     resume_requested,
+    retry_scheduled,
     save_failed,
     saved,
 )
@@ -65,6 +66,7 @@ ONE_OF_EACH: list[Event] = [
     failed("orphaned", attempt=None),
     completed(result={"model_sha256": "ab" * 32, "metrics": {"acc": 0.5}}),
     resume_requested(7, "failed", checkpoint_type="shutdown"),
+    retry_scheduled(3, retry_at=9),
     checkpoints_deleted(1, 2, reason="expired"),
     WorkerRegistered(
         worker_id=W1,

@@ -17,7 +17,7 @@ from ktrdr.api.schemas import (
     Status,
     operation_id,
 )
-from ktrdr.domain import OperationNotFound, checkpoint_summary, operation_stream
+from ktrdr.domain import OperationNotFound, RetryPolicy, checkpoint_summary, operation_stream
 from ktrdr.handlers import operations as use_cases
 from ktrdr.projections import views
 
@@ -37,12 +37,16 @@ class OperationsController(Controller):
     async def create_operation(
         self, system: SystemDep, data: JSONBody[CreateOperationRequest]
     ) -> dict[str, Any]:
+        defaults = use_cases.default_retry_policy(system.settings)
+        asked = data.retry_policy.model_dump(exclude_none=True) if data.retry_policy else {}
         state = await use_cases.create_operation(
             system.bus,
             data.operation_type,
             data.params,
             parent_operation_id=data.parent_operation_id,
             keep_checkpoints=data.keep_checkpoints,
+            retry_policy=RetryPolicy.model_validate(defaults.model_dump() | asked),
+            timeout_seconds=data.timeout_seconds,
             actor=USER,
         )
         return await _operation(system, state.operation_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ktrdr.workers.workload import RunCannotSucceed
+
 __all__ = ["CheckpointMismatch"]
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(ValueError, RunCannotSucceed):
     """The checkpoint does not belong to this backtest (other bars, params, model or curve)."""

@@ -20,7 +20,7 @@ from ktrdr.workers.json_floats import decode_float, json_safe_object
 from ktrdr.workers.training.model import MODEL_FORMAT, model_file
 from ktrdr.workers.training.staging import StagingPool
 from ktrdr.workers.training.trainer import Position, Record, RunningMetrics, Trainer
-from ktrdr.workers.workload import Capture, ResumePoint
+from ktrdr.workers.workload import Capture, ResumePoint, RunCannotSucceed
 
 SCHEMA = "ktrdr.training/1"
 MODEL = "model.pt"
@@ -32,7 +32,7 @@ FILES = (MODEL, OPTIMIZER, SCHEDULER, BEST_MODEL, RANDOM_STATES)
 _HISTORY_FLOATS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate")
 
 
-class CheckpointIncompatible(ValueError):
+class CheckpointIncompatible(ValueError, RunCannotSucceed):
     """A checkpoint of another schema or of other training params: refused, never loaded."""
 
     code = "CHECKPOINT_INCOMPATIBLE"
