@@ -55,6 +55,8 @@ WORKERS = {
     "backtesting": ("test-1", "test-2", "test-3"),
 }
 TERMINAL = {"completed", "failed", "cancelled"}
+MIN_UPTIME = 4.0
+"""A worker restarted more recently than this is spared: runs must get somewhere."""
 
 
 def say(text: str) -> None:
@@ -84,6 +86,7 @@ class Cluster:
     server: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    spawned: dict[str, float] = field(default_factory=dict)
     frozen: set[str] = field(default_factory=set)
     restarts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,6 +130,7 @@ class Cluster:
     def start_worker(self, worker_id: str, kind: str) -> None:
         with self.lock:
             self.kinds[worker_id] = kind
+            self.spawned[worker_id] = time.monotonic()
             self.workers[worker_id] = self.spawn(
                 ["worker", kind, "--worker-id", worker_id], f"worker-{worker_id}"
             )
@@ -158,11 +162,13 @@ class Cluster:
         return result
 
     def busy_workers(self) -> list[tuple[str, str, int]]:
+        """Workers running an operation, and up long enough to have made some progress."""
         items = self.api("GET", "/workers")["items"]
+        settled_in = time.monotonic() - MIN_UPTIME
         return [
             (w["worker_id"], w["current_operation_id"], w["current_attempt"])
             for w in items
-            if w["status"] == "busy" and w["worker_id"] in self.workers
+            if w["status"] == "busy" and self.spawned.get(w["worker_id"], 0) < settled_in
         ]
 
     def stop(self) -> None:

@@ -176,31 +176,34 @@ class OrphanDetector:
         )
 
     async def _missed(
-        self, worker_id: str, now: datetime, last_heartbeat_at: datetime | None
+        self,
+        worker_id: str,
+        now: datetime,
+        last_heartbeat_at: datetime | None,
+        suspect: Suspect | None = None,
     ) -> None:
+        """Record that the worker is lost (with the attempt it left, when it held one)."""
         await self._bus.worker(
-            RecordMissedHeartbeat(worker_id=worker_id, at=now, last_heartbeat_at=last_heartbeat_at),
+            RecordMissedHeartbeat(
+                worker_id=worker_id,
+                at=now,
+                last_heartbeat_at=last_heartbeat_at,
+                operation_id=suspect.operation_id if suspect else None,
+                attempt=suspect.attempt if suspect else None,
+            ),
             actor=ORPHAN_DETECTOR,
         )
         log.warning("worker %s is lost: no heartbeat for the orphan timeout", worker_id)
 
     async def _fail(self, suspect: Suspect, now: datetime) -> None:
-        silent = self.stalls.silence(suspect.last_seen(), now).total_seconds()
+        silent = self._silence(suspect.last_seen(), now).total_seconds()
         worker_silent = (
             suspect.worker_seen_at is None
-            or self.stalls.silence(suspect.worker_seen_at, now) > self._timeout
+            or self._silence(suspect.worker_seen_at, now) > self._timeout
         )
+        # A worker that never registered (only tests claim without) has no stream to mark.
         if worker_silent and await self._bus.states.worker(suspect.worker_id) is not None:
-            await self._bus.worker(
-                RecordMissedHeartbeat(
-                    worker_id=suspect.worker_id,
-                    at=now,
-                    last_heartbeat_at=suspect.worker_seen_at,
-                    operation_id=suspect.operation_id,
-                    attempt=suspect.attempt,
-                ),
-                actor=ORPHAN_DETECTOR,
-            )
+            await self._missed(suspect.worker_id, now, suspect.worker_seen_at, suspect)
         await self._bus.operation(
             FailOperation(
                 operation_id=suspect.operation_id,
