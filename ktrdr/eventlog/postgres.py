@@ -6,11 +6,10 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
+from typing import Any, LiteralString, Protocol
 
 import psycopg
 from psycopg import AsyncConnection, errors
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from ktrdr.eventlog import queries
@@ -31,9 +30,13 @@ from ktrdr.eventlog.port import EventLog
 log = logging.getLogger(__name__)
 
 
+# NaN/Infinity are not JSON: refuse them here rather than store what readers reject.
+# One encoder for every append: json.dumps builds a new one per call when given options.
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)
+
+
 def _strict(value: Any) -> str:
-    # NaN/Infinity are not JSON: refuse them here rather than store what readers reject.
-    return json.dumps(value, allow_nan=False)
+    return _STRICT_JSON.encode(value)
 
 
 _EXPECTED_CODES = {
@@ -43,6 +46,12 @@ _EXPECTED_CODES = {
 }
 _ANY_RETRIES = 20
 NOTIFY_COALESCE_SECONDS = 0.02
+NOTIFY_FLUSH_SECONDS = 1.0
+"""On close, how long the notification in flight may take before it is given up."""
+_ANNOUNCE: LiteralString = """
+SELECT pg_notify(channel, payload)
+FROM unnest(%(channels)s::text[], %(payloads)s::text[]) AS announced(channel, payload)
+"""
 
 
 class InlineProjection(Protocol):
@@ -85,18 +94,7 @@ async def append_on(
         if isinstance(expected_version, ExpectedVersion)
         else expected_version
     )
-    batch = [
-        {
-            "event_id": str(e.event_id),
-            "event_type": e.event_type,
-            "schema_version": e.schema_version,
-            "data": e.data,
-            "metadata": e.metadata,
-        }
-        for e in events
-    ]
-    params = {"stream_id": stream_id, "expected": code, "events": Jsonb(batch, dumps=_strict)}
-    cur = await conn.execute(queries.APPEND, params)
+    cur = await conn.execute(*_append_statement(stream_id, events, code))
     rows = sorted(await cur.fetchall(), key=lambda r: r[2])
     if not rows:
         earlier = await find_appended(conn, stream_id, events)
@@ -128,6 +126,33 @@ async def append_on(
         for row, event in zip(rows, events, strict=True)
     )
     return AppendResult(stream_id, recorded[-1].stream_version, recorded)
+
+
+def _append_statement(
+    stream_id: str, events: Sequence[NewEvent], code: int
+) -> tuple[LiteralString, dict[str, Any]]:
+    if len(events) == 1:
+        [event] = events
+        return queries.APPEND_ONE, {
+            "stream_id": stream_id,
+            "expected": code,
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "schema_version": event.schema_version,
+            "data": _strict(event.data),
+            "metadata": _strict(event.metadata),
+        }
+    batch = [
+        {
+            "event_id": str(e.event_id),
+            "event_type": e.event_type,
+            "schema_version": e.schema_version,
+            "data": e.data,
+            "metadata": e.metadata,
+        }
+        for e in events
+    ]
+    return queries.APPEND, {"stream_id": stream_id, "expected": code, "events": _strict(batch)}
 
 
 async def find_appended(
@@ -163,6 +188,7 @@ class PostgresEventLog(EventLog):
         self._notify_enabled = notify
         self._inline = tuple(inline_projections)
         self._notify_pending = False
+        self._announced: set[tuple[str, str]] = set()
         self._notifier: asyncio.Task[None] | None = None
 
     @property
@@ -191,7 +217,12 @@ class PostgresEventLog(EventLog):
     async def _append_once(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: Expected
     ) -> AppendResult:
-        async with self._pool.connection() as conn:
+        # getconn/putconn rather than pool.connection(), whose `async with conn` commits
+        # an autocommit connection for nothing: 6 µs of CPU per checkout instead of 16.
+        # putconn still rolls back a connection returned in a transaction and discards
+        # one returned mid-query (a cancelled append).
+        conn = await self._pool.getconn()
+        try:
             if not self._inline:
                 # Pool connections autocommit: the append is one statement, one round
                 # trip, its own transaction.
@@ -203,6 +234,15 @@ class PostgresEventLog(EventLog):
                 for projection in self._inline:
                     await projection.apply(conn, result.events)
                 return result
+        finally:
+            await self._pool.putconn(conn)
+
+    def announce(self, channel: str, payload: str) -> None:
+        """NOTIFY ``channel`` with ``payload`` along with the log's next notification: after
+        the append that just returned has committed, never inside its transaction."""
+        if self._notify_enabled:
+            self._announced.add((channel, payload))
+            self._wake_subscribers()
 
     def _wake_subscribers(self) -> None:
         """Debounced: at most one NOTIFY in flight; appends meanwhile share the next one."""
@@ -217,9 +257,12 @@ class PostgresEventLog(EventLog):
     async def _notify(self) -> None:
         while self._notify_pending:
             self._notify_pending = False
+            announced, self._announced = self._announced, set()
             try:
                 async with self._pool.connection() as conn:
                     await conn.execute(queries.NOTIFY)
+                    if announced:
+                        await conn.execute(_ANNOUNCE, _announcements(announced))
             except (psycopg.Error, PoolClosed) as exc:
                 log.warning("NOTIFY failed, subscribers will poll: %s", exc)
                 return
@@ -230,6 +273,9 @@ class PostgresEventLog(EventLog):
         """Wait for the notification in flight (before the pool closes)."""
         task = self._notifier
         if task is not None and task.get_loop() is asyncio.get_running_loop():
+            # Sent if the database answers soon: a process that exits right after its
+            # append (a short-lived command) still wakes whoever waits for that work.
+            await asyncio.wait({task}, timeout=NOTIFY_FLUSH_SECONDS)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
@@ -281,6 +327,13 @@ class PostgresEventLog(EventLog):
             cur = await conn.execute(queries.COUNT_EVENTS)
             row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+
+def _announcements(announced: set[tuple[str, str]]) -> dict[str, list[str]]:
+    return {
+        "channels": [channel for channel, _ in announced],
+        "payloads": [payload for _, payload in announced],
+    }
 
 
 async def read_all_on(

@@ -11,12 +11,11 @@ EVENT_COLUMNS: LiteralString = (
     " event_type, schema_version, data, metadata, recorded_at"
 )
 
-# The batch travels as one jsonb parameter (psycopg would escape five text arrays
-# element by element). One statement: reading the head and inserting happen in the statement's own
-# snapshot, and the transaction id is assigned by the insert, after the read —
-# so an event can never get an older transaction id than the one it builds on.
-# In a transaction that already holds an id (own_xid) the guard refuses instead.
-APPEND: LiteralString = """
+# One statement: reading the head and inserting happen in the statement's own snapshot,
+# and the transaction id is assigned by the insert, after the read — so an event can
+# never get an older transaction id than the one it builds on. In a transaction that
+# already holds an id (own_xid) the guard refuses instead. A refused append returns no row.
+_GUARDED_INSERT: LiteralString = """
 WITH head AS (
     SELECT coalesce(last.stream_version, 0) AS version,
            last.transaction_id AS last_xid,
@@ -35,11 +34,35 @@ WITH head AS (
 )
 INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version,
                     data, metadata)
-SELECT %(stream_id)s, guard.version + e.ord, (e.ev->>'event_id')::uuid, e.ev->>'event_type',
-       (e.ev->>'schema_version')::int, e.ev->'data', e.ev->'metadata'
-FROM guard, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(ev, ord)
-RETURNING global_position, transaction_id::text, stream_version, recorded_at
 """
+
+_RETURNING: LiteralString = (
+    "RETURNING global_position, transaction_id::text, stream_version, recorded_at"
+)
+
+# A batch travels as one JSON text parameter (psycopg would escape five text arrays
+# element by element).
+APPEND: LiteralString = (
+    _GUARDED_INSERT
+    + """SELECT %(stream_id)s, guard.version + e.ord, (e.ev->>'event_id')::uuid,
+       e.ev->>'event_type', (e.ev->>'schema_version')::int, e.ev->'data', e.ev->'metadata'
+FROM guard, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(ev, ord)
+"""
+    + _RETURNING
+)
+
+# Most appends carry one event: as plain parameters it skips parsing and taking apart a
+# one-element jsonb array: 15-30 µs less backend CPU per append, where a one-row INSERT
+# and its commit take 120-180 µs. JSON travels as text cast here, as in APPEND: the Jsonb
+# wrapper costs psycopg ~10 µs more per append than a str.
+APPEND_ONE: LiteralString = (
+    _GUARDED_INSERT
+    + """SELECT %(stream_id)s, guard.version + 1, %(event_id)s, %(event_type)s,
+       %(schema_version)s, %(data)s::jsonb, %(metadata)s::jsonb
+FROM guard
+"""
+    + _RETURNING
+)
 
 STREAM_HEAD: LiteralString = """
 SELECT coalesce(max(stream_version), 0),
