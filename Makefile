@@ -37,6 +37,8 @@ pytest: install
 bench: install  ## run the benchmarks (figures and ratios to their baselines)
 	$(BIN)/python benchmarks/eventlog.py
 	$(BIN)/python benchmarks/training_checkpoint.py
+	$(BIN)/python benchmarks/capacity.py
+	$(BIN)/python -m benchmarks.long_run
 
 chaos: install  ## a chaos soak: kill -9, SIGSTOP and a backend crash while runs go on (MINUTES=10)
 	$(BIN)/python scripts/chaos.py --minutes $(or $(MINUTES),10)

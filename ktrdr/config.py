@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         25, gt=0, validation_alias=_env("KTRDR_SHUTDOWN_TIMEOUT_SECONDS")
     )
     api_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("KTRDR_API_URL"))
+    progress_event_interval_seconds: float = Field(
+        5, ge=0, le=3600, validation_alias=_env("KTRDR_PROGRESS_EVENT_INTERVAL_SECONDS")
+    )
+    """At most one ProgressReported event per operation this often; the live value is fresh."""
     # The retry policy of operations created without one (Temporal's names).
     retry_max_attempts: int = Field(
         5, ge=1, le=1000, validation_alias=_env("KTRDR_RETRY_MAX_ATTEMPTS")

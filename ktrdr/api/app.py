@@ -88,6 +88,7 @@ def create_app(
         async with (
             bootstrap(settings, database_url=database_url, clock=clock) as system,
             database.supervised(embedded_pgdata),
+            system.work.listening(),
         ):
             app.state.system = system
             app.state.counters = Counter({"stale_attempts_refused": 0})

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr.api import database
@@ -24,6 +26,7 @@ from ktrdr.handlers.reactor import Reactor
 from ktrdr.handlers.retries import RetryProcessor
 from ktrdr.handlers.singleton import SingletonProcessor
 from ktrdr.handlers.states import ReadModelStates
+from ktrdr.handlers.work_board import WorkBoard
 from ktrdr.projections.base import BoundInline
 from ktrdr.projections.registry import catch_up_projections, inline_projections
 from ktrdr.projections.runner import CatchUpRunner, until_stopped
@@ -39,6 +42,7 @@ class System:
     event_log: PostgresEventLog
     bus: CommandBus
     artifacts: ArtifactStore
+    work: WorkBoard
     runners: list[CatchUpRunner] = field(default_factory=list)
     processors: list[SingletonProcessor] = field(default_factory=list)
     orphans: OrphanDetector | None = None
@@ -83,7 +87,7 @@ async def bootstrap(
         kwargs={"autocommit": True, "connect_timeout": database.CONNECT_TIMEOUT_SECONDS},
         timeout=database.POOL_TIMEOUT_SECONDS,
         reconnect_timeout=database.RECONNECT_TIMEOUT_SECONDS,
-        check=AsyncConnectionPool.check_connection,
+        check=_check_connection,
         open=False,
     )
     await pool.open(wait=True, timeout=30)
@@ -93,14 +97,25 @@ async def bootstrap(
         )
         try:
             async with _clock(pool, clock) as now:
-                bus = CommandBus(event_log, ReadModelStates(event_log, pool), now)
-                yield System(
-                    settings, url, pool, event_log, bus, ArtifactStore(settings.artifacts_path)
-                )
+                work = WorkBoard(event_log)
+                states = ReadModelStates(event_log, pool)
+                bus = CommandBus(event_log, states, now, announce_work=work.announce)
+                artifacts = ArtifactStore(settings.artifacts_path)
+                yield System(settings, url, pool, event_log, bus, artifacts, work)
         finally:
             await event_log.aclose()
     finally:
         await pool.close()
+
+
+async def _check_connection(conn: AsyncConnection[Any]) -> None:
+    """A round trip only when the server spoke first: an idle connection's socket stays
+    silent until the server closes it (a restart, a crash, a terminated backend). A round
+    trip on every checkout was a seventh of a heartbeat's time in the backend."""
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    if poller.poll(0):
+        await AsyncConnectionPool.check_connection(conn)
 
 
 @contextlib.asynccontextmanager

@@ -200,7 +200,8 @@ def delete(
 @app.command()
 @exits_on_api_failure
 def stats(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = False) -> None:
-    """Totals: how many checkpoints, by type, their size, and the oldest."""
+    """Totals over every live checkpoint: how many, by type, their sizes, the bytes their
+    rows take in the database and their files on disk, and the oldest."""
     totals = api(ctx, url).get("/checkpoints/stats")
     if as_json:
         print_json(totals)
@@ -208,8 +209,11 @@ def stats(ctx: typer.Context, url: UrlOption = None, as_json: JsonOption = False
     by_type = ", ".join(f"{kind} {n}" for kind, n in sorted(totals["by_type"].items()))
     state, artifacts = totals["state_size_bytes"], totals["artifacts_size_bytes"]
     say(f"checkpoints {totals['total_checkpoints']}" + (f" ({by_type})" if by_type else ""))
+    say(f"operations  {totals['operations']}")
     say(f"size        {size(totals['total_size_bytes'])}")
     say(f"            state {size(state)}, artifacts {size(artifacts)}")
+    say(f"database    {size(totals['database_bytes'])} of checkpoint rows")
+    say(f"disk        {size(totals['artifacts_on_disk_bytes'])} of artifact files")
     say(f"oldest      {when(totals['oldest_checkpoint'])}")
 
 

@@ -100,6 +100,13 @@ class CheckpointRequest(WorkerWrite):
     artifacts_size_bytes: int = Field(default=0, ge=0)
 
 
+class MetricsRequest(WorkerWrite):
+    series: str
+    points: list[dict[str, Any]] = Field(min_length=1, max_length=500)
+    write_id: uuid.UUID | None = None
+    """Names this write: a retry of it (its reply lost) appends nothing twice."""
+
+
 class CheckpointFailureRequest(WorkerWrite):
     sequence: int = Field(ge=1)
     checkpoint_type: CheckpointTypeName

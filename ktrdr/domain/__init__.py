@@ -17,10 +17,15 @@ from ktrdr.domain.agent_research_decisions import (
     child_operation_id,
     current_research,
     next_reaction,
+    research_checkpoint,
 )
 from ktrdr.domain.agent_research_writes import MANAGER_ID, Reaction
 from ktrdr.domain.checkpoint_policy import CheckpointPolicy
-from ktrdr.domain.checkpoint_summary import checkpoint_summary
+from ktrdr.domain.checkpoint_summary import (
+    checkpoint_position,
+    checkpoint_summary,
+    describe_position,
+)
 from ktrdr.domain.errors import (
     CheckpointNotFound,
     CheckpointNotResumable,
@@ -74,6 +79,7 @@ from ktrdr.domain.operation_commands import (
     EnforceTimeout,
     FailOperation,
     OperationCommand,
+    RecordMetrics,
     ReleaseClaim,
     ReportCheckpointFailure,
     ReportProgress,
@@ -95,6 +101,7 @@ from ktrdr.domain.operation_events import (
     CheckpointSaveFailed,
     ClaimAcknowledged,
     ClaimReleased,
+    MetricsRecorded,
     OperationCancelled,
     OperationClaimed,
     OperationCompleted,
@@ -193,6 +200,7 @@ __all__ = [
     "HeartbeatMissed",
     "JsonObject",
     "Message",
+    "MetricsRecorded",
     "OperationAlreadyExists",
     "OperationBusy",
     "OperationCancelled",
@@ -214,6 +222,7 @@ __all__ = [
     "Progress",
     "ProgressReported",
     "Reaction",
+    "RecordMetrics",
     "RecordMissedHeartbeat",
     "RegisterWorker",
     "ReleaseClaim",
@@ -248,11 +257,13 @@ __all__ = [
     "assess",
     "canonical_json",
     "checkpoint_content_sha256",
+    "checkpoint_position",
     "checkpoint_summary",
     "child_operation_id",
     "current_research",
     "decide",
     "decide_worker",
+    "describe_position",
     "design",
     "evolve",
     "evolve_worker",
@@ -265,6 +276,7 @@ __all__ = [
     "next_reaction",
     "operation_stream",
     "parse_research_params",
+    "research_checkpoint",
     "resumable",
     "retry_delay",
     "superseded",

@@ -16,7 +16,7 @@ operations with ``parent_operation_id`` set, run by the workers.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,20 +73,32 @@ def child_operation_id(research_id: str, phase: ResearchPhase, generation: int) 
     return str(uuid.uuid5(NAMESPACE, f"{research_id}/{phase}/{generation}"))
 
 
-def current_research(research: OperationState) -> ResearchState | None:
-    """Where the research stands: its own latest checkpoint, else the one it resumed from."""
-    checkpoint = own_latest_checkpoint(research)
-    if checkpoint is None and research.resumed_from is not None:
-        checkpoint = research.checkpoints.get(research.resumed_from)
-    return None if checkpoint is None else ResearchState.model_validate(checkpoint.state)
+def research_checkpoint(research: OperationState) -> int | None:
+    """The checkpoint that says where the research stands: its own latest, else the one
+    it resumed from (None: it has not designed anything yet)."""
+    own = own_latest_checkpoint(research)
+    if own is not None:
+        return own.sequence
+    if research.resumed_from is not None and research.resumed_from in research.checkpoints:
+        return research.resumed_from
+    return None
+
+
+def current_research(checkpoint_state: Mapping[str, Any] | None) -> ResearchState | None:
+    """Where the research stands, from the state of its ``research_checkpoint``."""
+    return None if checkpoint_state is None else ResearchState.model_validate(checkpoint_state)
 
 
 def next_reaction(
-    research: OperationState, children: Sequence[OperationState], at: datetime
+    research: OperationState,
+    checkpoint_state: Mapping[str, Any] | None,
+    children: Sequence[OperationState],
+    at: datetime,
 ) -> Reaction | None:
     """The one command that moves ``research`` on now; None while it waits for a child.
 
-    ``children`` are its child operations, oldest first.
+    ``checkpoint_state`` is the state of its ``research_checkpoint``; ``children`` are
+    its child operations, oldest first.
     """
     writes = ResearchWrites(research, at)
     if research.status in (OperationStatus.PENDING, OperationStatus.RESUMING):
@@ -99,12 +111,14 @@ def next_reaction(
         params = parse_research_params(research.params)
     except ValidationError as error:
         return writes.fail(error.detail)
-    return _Decision(research, tuple(children), params, design(params), writes).next()
+    current = current_research(checkpoint_state)
+    return _Decision(research, current, tuple(children), params, design(params), writes).next()
 
 
 @dataclass(frozen=True)
 class _Decision:
     research: OperationState
+    current: ResearchState | None
     children: tuple[OperationState, ...]
     params: ResearchParams
     design: Design
@@ -115,7 +129,7 @@ class _Decision:
         return self.writes.at
 
     def next(self) -> Reaction | None:
-        state = current_research(self.research) or ResearchState(phase=ResearchPhase.DESIGNING)
+        state = self.current or ResearchState(phase=ResearchPhase.DESIGNING)
         match state.phase:
             case ResearchPhase.DESIGNING:
                 return self._designing(state)
@@ -294,8 +308,8 @@ def _epoch(training: OperationState) -> int | None:
     if training.result is not None and isinstance(training.result.get("epochs_completed"), int):
         return int(training.result["epochs_completed"])
     latest = training.latest_checkpoint
-    epoch = latest.state.get("epoch") if latest else None
-    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+    epoch = latest.position if latest else None
+    return epoch if isinstance(epoch, int) else None
 
 
 def _failure_message(child: OperationState) -> str:

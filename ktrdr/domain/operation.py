@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never
 
+from ktrdr.domain.checkpoint_summary import Position, checkpoint_position
 from ktrdr.domain.errors import CorruptHistory
 from ktrdr.domain.operation_events import (
     CancellationRequested,
@@ -22,6 +23,7 @@ from ktrdr.domain.operation_events import (
     CheckpointSaveFailed,
     ClaimAcknowledged,
     ClaimReleased,
+    MetricsRecorded,
     OperationCancelled,
     OperationClaimed,
     OperationCompleted,
@@ -61,9 +63,14 @@ class ErrorInfo:
 
 @dataclass(frozen=True, slots=True)
 class CheckpointInfo:
+    """What decisions need of a checkpoint. Its state is not here: it is written once, in
+    its own row of the checkpoint read model, so the aggregate stays small however long
+    the run (the projections and the claim read it from there)."""
+
     sequence: int
     checkpoint_type: CheckpointType
-    state: Mapping[str, Any]
+    position: Position
+    """Where the run was: its epoch, bar or phase."""
     artifacts_path: str | None
     artifacts: tuple[ArtifactFile, ...]
     state_size_bytes: int
@@ -218,8 +225,11 @@ def _applied(state: OperationState, event: OperationEvent) -> OperationState:
             )
         case ProgressReported():
             return replace(state, progress=_progress(event))
+        case MetricsRecorded():
+            return state  # plotted from the log; the aggregate has no use for them
         case CheckpointSaved():
-            checkpoints = {**state.checkpoints, event.sequence: _checkpoint(event)}
+            info = _checkpoint(event, state.operation_type)
+            checkpoints = {**state.checkpoints, event.sequence: info}
             last = max(state.last_sequence, event.sequence)
             return replace(
                 state, checkpoints=checkpoints, last_sequence=last, checkpoint_failure=None
@@ -283,11 +293,11 @@ def _progress(event: ProgressReported) -> Progress:
     )
 
 
-def _checkpoint(event: CheckpointSaved) -> CheckpointInfo:
+def _checkpoint(event: CheckpointSaved, operation_type: OperationType) -> CheckpointInfo:
     return CheckpointInfo(
         sequence=event.sequence,
         checkpoint_type=event.checkpoint_type,
-        state=event.state,
+        position=checkpoint_position(operation_type, event.state),
         artifacts_path=event.artifacts_path,
         artifacts=event.artifacts,
         state_size_bytes=event.state_size_bytes,

@@ -12,6 +12,8 @@ from ktrdr.domain.values import (
     ArtifactFile,
     JsonObject,
     Message,
+    MetricsPoints,
+    MetricsSeries,
     OperationId,
     Percentage,
     UtcDatetime,
@@ -74,6 +76,16 @@ class ReportProgress(_OperationCommand):
     current_step: str
     message: str = ""
     details: JsonObject = Field(default_factory=dict)
+    event_interval_seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    """At most one ProgressReported per this interval and attempt (100 % always passes):
+    the log keeps the story, the live value is kept elsewhere between events."""
+
+
+class RecordMetrics(_OperationCommand):
+    worker_id: WorkerId
+    attempt: PositiveInt
+    series: MetricsSeries
+    points: MetricsPoints
 
 
 class SaveCheckpoint(_OperationCommand):
@@ -179,6 +191,7 @@ OperationCommand = (
     | AcknowledgeClaim
     | ReleaseClaim
     | ReportProgress
+    | RecordMetrics
     | SaveCheckpoint
     | ReportCheckpointFailure
     | RequestCancellation

@@ -32,6 +32,7 @@ from ktrdr.domain.operation_commands import (
     EnforceTimeout,
     FailOperation,
     OperationCommand,
+    RecordMetrics,
     ReleaseClaim,
     ReportCheckpointFailure,
     ReportProgress,
@@ -48,6 +49,7 @@ from ktrdr.domain.operation_events import (
     CheckpointSaveFailed,
     ClaimAcknowledged,
     ClaimReleased,
+    MetricsRecorded,
     OperationCancelled,
     OperationClaimed,
     OperationCompleted,
@@ -68,7 +70,7 @@ from ktrdr.domain.vocabulary import (
 )
 
 PROGRESS_INTERVAL = timedelta(seconds=1)
-"""At most one ProgressReported per this interval and attempt (a 100 % report always passes)."""
+"""The default of ReportProgress.event_interval_seconds."""
 
 _CLAIMABLE = (OperationStatus.PENDING, OperationStatus.RESUMING)
 _STOPPED = (OperationStatus.CANCELLED, OperationStatus.FAILED)
@@ -77,6 +79,7 @@ _BUSY = (OperationStatus.RUNNING, OperationStatus.RESUMING)
 WorkerWrite = (
     AcknowledgeClaim
     | ReportProgress
+    | RecordMetrics
     | SaveCheckpoint
     | ReportCheckpointFailure
     | ConfirmCancellation
@@ -109,6 +112,8 @@ def decide(state: OperationState | None, command: OperationCommand) -> list[Oper
             return _release(state, command)
         case ReportProgress():
             return _report_progress(state, command)
+        case RecordMetrics():
+            return _record_metrics(state, command)
         case SaveCheckpoint():
             return _save_checkpoint(state, command)
         case ReportCheckpointFailure():
@@ -229,20 +234,27 @@ def _report_progress(state: OperationState, command: ReportProgress) -> list[Ope
     if (
         last is not None
         and last.attempt == command.attempt
-        and command.at - last.at < PROGRESS_INTERVAL
+        and command.at - last.at < timedelta(seconds=command.event_interval_seconds)
         and command.percentage < 100
     ):
         return []
     return [
         ProgressReported(
+            **command.model_dump(exclude={"event_interval_seconds"}),
+        )
+    ]
+
+
+def _record_metrics(state: OperationState, command: RecordMetrics) -> list[OperationEvent]:
+    _check_fencing(state, command)
+    return [
+        MetricsRecorded(
             operation_id=command.operation_id,
             at=command.at,
             attempt=command.attempt,
             worker_id=command.worker_id,
-            percentage=command.percentage,
-            current_step=command.current_step,
-            message=command.message,
-            details=command.details,
+            series=command.series,
+            points=command.points,
         )
     ]
 

@@ -11,6 +11,8 @@ from ktrdr.domain.values import (
     ArtifactFile,
     JsonObject,
     Message,
+    MetricsPoints,
+    MetricsSeries,
     OperationId,
     Percentage,
     UtcDatetime,
@@ -69,6 +71,16 @@ class ProgressReported(_OperationEvent):
     current_step: str
     message: str = ""
     details: JsonObject = Field(default_factory=dict)
+
+
+class MetricsRecorded(_OperationEvent):
+    """Points of a metrics series (a training run's epochs, a backtest's equity samples):
+    small events of their own, so no checkpoint state grows with the run's length."""
+
+    attempt: PositiveInt
+    worker_id: WorkerId
+    series: MetricsSeries
+    points: MetricsPoints
 
 
 class CheckpointSaved(_OperationEvent):
@@ -146,6 +158,7 @@ OperationEvent = (
     | ClaimAcknowledged
     | ClaimReleased
     | ProgressReported
+    | MetricsRecorded
     | CheckpointSaved
     | CheckpointSaveFailed
     | CancellationRequested

@@ -117,6 +117,11 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
 
 Percentage = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
+MetricsSeries = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+"""A metrics series' name: ``epochs``, ``equity``."""
+MetricsPoints = Annotated[tuple[JsonObject, ...], Field(min_length=1, max_length=500)]
+"""At most this many points an event, so each stays small."""
+
 
 class ArtifactFile(Message):
     """One file of a checkpoint's artifact set, as written in its manifest."""

@@ -37,12 +37,13 @@ from ktrdr.domain import (
     RegisterWorker,
     WorkerStatus,
     next_reaction,
+    research_checkpoint,
 )
 from ktrdr.domain.operation import OperationState
 from ktrdr.eventlog import ConcurrencyError, EventLog, Position, RecordedEvent
 from ktrdr.handlers.bus import CommandBus
 from ktrdr.handlers.liveness import keep_alive
-from ktrdr.projections import queries
+from ktrdr.projections import queries, views
 from ktrdr.projections.operations import OPERATION_PREFIX
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,12 @@ class AgentResearchManager:
             research = await self._bus.states.operation(research_id)
             if research is None or research.operation_type != OperationType.AGENT_RESEARCH:
                 return done
-            reaction = next_reaction(research, await self._children(research_id), self._bus.clock())
+            reaction = next_reaction(
+                research,
+                await self._checkpoint_state(research),
+                await self._children(research_id),
+                self._bus.clock(),
+            )
             if reaction is None:
                 return done
             if isinstance(reaction.command, ClaimOperation):
@@ -182,6 +188,14 @@ class AgentResearchManager:
             version=__version__,
         )
         await self._bus.worker(register, actor=MANAGER_ID)
+
+    async def _checkpoint_state(self, research: OperationState) -> dict[str, Any] | None:
+        sequence = research_checkpoint(research)
+        if sequence is None:
+            return None
+        async with self._pool.connection() as conn:
+            states = await views.checkpoint_states(conn, research.operation_id, [sequence])
+        return states.get(sequence)
 
     async def _children(self, research_id: str) -> list[OperationState]:
         children = []

@@ -14,8 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ktrdr.domain import (
+    ClaimReleased,
     OperationCommand,
+    OperationCreated,
     OperationEvent,
+    ResumeRequested,
     WorkerCommand,
     WorkerEvent,
     decide,
@@ -31,6 +34,9 @@ from ktrdr.handlers.states import States
 
 RETRIES = 5
 Clock = Callable[[], datetime]
+AnnounceWork = Callable[[str], None]
+"""Told the type of an operation that just became claimable, once its append committed."""
+_CLAIMABLE = (OperationCreated, ResumeRequested, ClaimReleased)
 
 
 def utc_now() -> datetime:
@@ -66,10 +72,18 @@ def _expected(version: int | None) -> Expected:
 
 
 class CommandBus:
-    def __init__(self, event_log: EventLog, states: States, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        event_log: EventLog,
+        states: States,
+        clock: Clock = utc_now,
+        *,
+        announce_work: AnnounceWork,
+    ) -> None:
         self.event_log = event_log
         self.states = states
         self.clock = clock
+        self._announce_work = announce_work
 
     async def operation(
         self,
@@ -113,7 +127,10 @@ class CommandBus:
                 continue
             if result.duplicate:
                 return await self.states.operation(command.operation_id), []
-            return fold(events, state), events
+            after = fold(events, state)
+            if after is not None and any(isinstance(e, _CLAIMABLE) for e in events):
+                self._announce_work(str(after.operation_type))
+            return after, events
         assert conflict is not None
         raise conflict
 

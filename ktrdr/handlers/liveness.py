@@ -86,9 +86,15 @@ async def beat(
     attempt: int | None,
 ) -> Beat:
     params = {"worker_id": worker_id, "at": at, "operation_id": operation_id, "attempt": attempt}
-    async with pool.connection() as conn:
+    # getconn/putconn rather than pool.connection(), whose `async with conn` commits an
+    # autocommit connection for nothing, hundreds of times a second here. putconn still
+    # discards a connection returned mid-query (a cancelled request).
+    conn = await pool.getconn()
+    try:
         cur = await conn.execute(_BEAT, params)
         row = await cur.fetchone()
+    finally:
+        await pool.putconn(conn)
     assert row is not None
     held = [HeldAttempt(str(op), int(attempt), bool(acked)) for op, attempt, acked in row[6]]
     return Beat(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), held)

@@ -10,9 +10,10 @@ released at once instead of waiting for a timeout that its heartbeats would defe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
@@ -36,6 +37,8 @@ from ktrdr.domain.worker import WorkerState
 from ktrdr.eventlog import ConcurrencyError
 from ktrdr.handlers.bus import CommandBus
 from ktrdr.handlers.liveness import Beat, HeldAttempt, beat
+from ktrdr.handlers.work_board import Ticket, WorkBoard, wait_for_work
+from ktrdr.projections import views
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,6 @@ SELECT operation_id::text FROM operations
 WHERE status IN ('pending', 'resuming') AND operation_type = %(operation_type)s
 ORDER BY created_at, operation_id LIMIT 20
 """
-CLAIM_POLL_SECONDS = 0.2
 ORPHAN_DETECTOR = "orphan-detector"
 """The actor of every liveness verdict, wherever it is taken."""
 _VERDICTS = uuid.UUID("6f0c7f5e-9d1e-4d53-9a43-0b7a5c1c2f10")
@@ -72,6 +74,8 @@ class Claimed:
     resume_from: CheckpointInfo | None
     fallbacks: list[CheckpointInfo]
     """The other live checkpoints, nearest first: where to go if resume_from is unusable."""
+    states: Mapping[int, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    """The checkpoint states of resume_from and the fallbacks, by sequence."""
 
 
 def standing(found: Beat, worker_id: str, operation_id: str, attempt: int) -> Standing | None:
@@ -164,45 +168,60 @@ async def _release_unreported(bus: CommandBus, worker_id: str, held: HeldAttempt
 async def claim_operation(
     bus: CommandBus,
     pool: AsyncConnectionPool[Any],
+    board: WorkBoard,
     worker_id: str,
     wait_seconds: float,
-    gone: Callable[[], bool] = lambda: False,
+    hangup: asyncio.Future[Any],
 ) -> Claimed | None:
     """Long-poll for a pending or resuming operation of the worker's type and claim it.
 
-    ``gone`` says whether the worker hung up; a claim it can no longer receive goes
-    back to the queue at once (the ack deadline catches the ones this cannot see).
+    Between looks it sleeps until the board announces work of that type: an idle
+    worker costs no query. ``hangup`` completes when the worker hangs up; a claim it
+    can no longer receive goes back to the queue at once (the ack deadline catches
+    the ones this cannot see).
     """
     worker = await bus.states.worker(worker_id)
     if worker is None or worker.status != WorkerStatus.REGISTERED:
         raise WorkerNotFound(worker_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
-    while not gone():
-        claimed = await _claim_one(bus, pool, worker)
-        if claimed is not None:
-            if gone():
-                await release_claim(
-                    bus,
-                    claimed.state.operation_id,
-                    claimed.state.attempt,
-                    "the worker hung up before its claim reached it",
-                    actor=ORPHAN_DETECTOR,
-                )
-                return None
-            return claimed
+    while not hangup.done():
+        ticket = board.ticket(worker.worker_type)
+        # A long-poll skips a look that an earlier one, with nothing announced since, proved
+        # useless: it is woken by the next announcement anyway. A claim that will not wait
+        # always looks (another replica's announcement may still be on its way).
+        if wait_seconds == 0 or not ticket.found_nothing:
+            claimed = await _claim_one(bus, pool, worker, ticket)
+            if claimed is not None:
+                return await _hand_over(bus, claimed, hangup)
         if loop.time() >= deadline:
             return None
-        await asyncio.sleep(min(CLAIM_POLL_SECONDS, max(0.0, deadline - loop.time())))
+        await wait_for_work(ticket, hangup, deadline - loop.time())
+    return None
+
+
+async def _hand_over(
+    bus: CommandBus, claimed: Claimed, hangup: asyncio.Future[Any]
+) -> Claimed | None:
+    if not hangup.done():
+        return claimed
+    await release_claim(
+        bus,
+        claimed.state.operation_id,
+        claimed.state.attempt,
+        "the worker hung up before its claim reached it",
+        actor=ORPHAN_DETECTOR,
+    )
     return None
 
 
 async def _claim_one(
-    bus: CommandBus, pool: AsyncConnectionPool[Any], worker: WorkerState
+    bus: CommandBus, pool: AsyncConnectionPool[Any], worker: WorkerState, ticket: Ticket
 ) -> Claimed | None:
     async with pool.connection() as conn:
         cur = await conn.execute(_CANDIDATES, {"operation_type": worker.worker_type})
         candidates = [row[0] for row in await cur.fetchall()]
+    ticket.found_nothing = not candidates
     for operation_id in candidates:
         try:
             state, events = await bus.operation(
@@ -214,8 +233,18 @@ async def _claim_one(
         except (OperationNotClaimable, ConcurrencyError):
             continue  # another worker was faster
         assert state is not None and events
-        return _claimed(state)
+        return await _with_states(pool, _claimed(state))
     return None
+
+
+async def _with_states(pool: AsyncConnectionPool[Any], claimed: Claimed) -> Claimed:
+    """The claim with the states of the checkpoints it may resume from (their rows)."""
+    offered = [c.sequence for c in [claimed.resume_from, *claimed.fallbacks] if c]
+    if not offered:
+        return claimed
+    async with pool.connection() as conn:
+        states = await views.checkpoint_states(conn, claimed.state.operation_id, offered)
+    return dataclasses.replace(claimed, states=states)
 
 
 def _claimed(state: OperationState) -> Claimed:

@@ -15,10 +15,10 @@ from ktrdr.domain import (
     CheckpointDeleted,
     CheckpointSaved,
     OperationEvent,
-    checkpoint_summary,
+    describe_position,
     from_payload,
 )
-from ktrdr.domain.operation import CheckpointInfo, OperationState, evolve, latest_checkpoint
+from ktrdr.domain.operation import OperationState, evolve, latest_checkpoint
 from ktrdr.eventlog import RecordedEvent
 from ktrdr.projections.base import Mode, Tables
 
@@ -61,13 +61,15 @@ VALUES (%(operation_id)s, %(sequence)s, %(operation_type)s, %(checkpoint_type)s,
 _DELETE_HISTORY = sql.SQL(
     "DELETE FROM {history} WHERE operation_id = %(id)s AND sequence = ANY(%(sequences)s)"
 )
+# The latest live checkpoint, copied from its history row: its state lives only there
+# (the aggregate keeps no checkpoint states).
 _UPSERT_LATEST = sql.SQL(
     """
 INSERT INTO {latest} (operation_id, sequence, operation_type, checkpoint_type, state,
     artifacts_path, artifacts, state_size_bytes, artifacts_size_bytes, created_at, updated_at)
-VALUES (%(operation_id)s, %(sequence)s, %(operation_type)s, %(checkpoint_type)s, %(state)s,
-    %(artifacts_path)s, %(artifacts)s, %(state_size_bytes)s, %(artifacts_size_bytes)s,
-    %(created_at)s, %(updated_at)s)
+SELECT operation_id, sequence, operation_type, checkpoint_type, state, artifacts_path,
+    artifacts, state_size_bytes, artifacts_size_bytes, created_at, %(updated_at)s
+FROM {history} WHERE operation_id = %(id)s AND sequence = %(sequence)s
 ON CONFLICT (operation_id) DO UPDATE SET
     sequence = EXCLUDED.sequence, checkpoint_type = EXCLUDED.checkpoint_type,
     state = EXCLUDED.state, artifacts_path = EXCLUDED.artifacts_path,
@@ -103,7 +105,7 @@ def checkpoint_brief(state: OperationState) -> dict[str, Any] | None:
         "sequence": latest.sequence,
         "checkpoint_type": str(latest.checkpoint_type),
         "created_at": latest.created_at.isoformat(),
-        "summary": checkpoint_summary(state.operation_type, latest.state),
+        "summary": describe_position(state.operation_type, latest.position),
     }
 
 
@@ -161,20 +163,20 @@ def _operation_row(state: OperationState) -> dict[str, Any]:
     return {name: _json(v) if name in _JSON_COLUMNS else v for name, v in fields.items()}
 
 
-def _checkpoint_row(state: OperationState, info: CheckpointInfo) -> dict[str, Any]:
+def _checkpoint_row(state: OperationState, event: CheckpointSaved) -> dict[str, Any]:
     return {
         "operation_id": state.operation_id,
-        "sequence": info.sequence,
+        "sequence": event.sequence,
         "operation_type": str(state.operation_type),
-        "checkpoint_type": str(info.checkpoint_type),
-        "state": Jsonb(info.state),
-        "artifacts_path": info.artifacts_path,
-        "artifacts": Jsonb([a.model_dump(mode="json") for a in info.artifacts]),
-        "state_size_bytes": info.state_size_bytes,
-        "artifacts_size_bytes": info.artifacts_size_bytes,
-        "attempt": info.attempt,
-        "worker_id": info.worker_id,
-        "created_at": info.created_at,
+        "checkpoint_type": str(event.checkpoint_type),
+        "state": Jsonb(event.state),
+        "artifacts_path": event.artifacts_path,
+        "artifacts": Jsonb([a.model_dump(mode="json") for a in event.artifacts]),
+        "state_size_bytes": event.state_size_bytes,
+        "artifacts_size_bytes": event.artifacts_size_bytes,
+        "attempt": event.attempt,
+        "worker_id": event.worker_id,
+        "created_at": event.at,
     }
 
 
@@ -210,9 +212,8 @@ class OperationsProjection:
             event = domain_event(recorded)
             state = evolve(state, event)
             if isinstance(event, CheckpointSaved):
-                info = state.checkpoints[event.sequence]
                 query = _INSERT_HISTORY.format(history=tables["checkpoint_history"])
-                await conn.execute(query, _checkpoint_row(state, info))
+                await conn.execute(query, _checkpoint_row(state, event))
                 checkpoints_changed_at = event.at
             elif isinstance(event, CheckpointDeleted):
                 query = _DELETE_HISTORY.format(history=tables["checkpoint_history"])
@@ -246,7 +247,10 @@ class OperationsProjection:
             query = _DELETE_LATEST.format(latest=tables["checkpoints"])
             await conn.execute(query, {"id": state.operation_id})
             return
-        row = _checkpoint_row(state, latest)
-        row.pop("attempt"), row.pop("worker_id")
-        row["updated_at"] = changed_at
-        await conn.execute(_UPSERT_LATEST.format(latest=tables["checkpoints"]), row)
+        query = _UPSERT_LATEST.format(
+            latest=tables["checkpoints"], history=tables["checkpoint_history"]
+        )
+        await conn.execute(
+            query,
+            {"id": state.operation_id, "sequence": latest.sequence, "updated_at": changed_at},
+        )

@@ -71,7 +71,11 @@ OPERATION_COLUMNS: LiteralString = (
     "operation_id::text, operation_type, status, params, parent_operation_id::text, progress,"
     " attempt, worker_id, created_at, started_at, completed_at, error, result, checkpoint,"
     " resumable, cancellation_requested, checkpoint_failure, retry_policy, attempts_used,"
-    " next_retry_at, timeout_seconds, deadline_at"
+    " next_retry_at, timeout_seconds, deadline_at,"
+    # The live value between ProgressReported events (handlers/progress.py).
+    " (SELECT jsonb_build_object('percentage', p.percentage, 'current_step', p.current_step,"
+    " 'message', p.message, 'details', p.details, 'at', p.at) FROM operation_progress p"
+    " WHERE p.operation_id = operations.operation_id) AS live_progress"
 )
 CHECKPOINT_COLUMNS: LiteralString = (
     "operation_id::text, sequence, operation_type, checkpoint_type, state, artifacts_path,"
@@ -84,18 +88,28 @@ GET_OPERATION: LiteralString = (
 GET_CHECKPOINT: LiteralString = (
     "SELECT " + CHECKPOINT_COLUMNS + " FROM checkpoints WHERE operation_id = %(id)s"
 )
+# An operation's metrics, in the order they were recorded (the stream index finds them).
+METRICS: LiteralString = (
+    "SELECT data->>'series', data->'points' FROM events"
+    " WHERE stream_id = %(stream)s AND event_type = 'MetricsRecorded' ORDER BY stream_version"
+)
+CHECKPOINT_STATES: LiteralString = (
+    "SELECT sequence, state FROM checkpoint_history"
+    " WHERE operation_id = %(id)s AND sequence = ANY(%(sequences)s)"
+)
 CHECKPOINT_HISTORY: LiteralString = (
     "SELECT " + CHECKPOINT_COLUMNS + ", attempt, worker_id FROM checkpoint_history"
     " WHERE operation_id = %(id)s ORDER BY sequence DESC"
 )
+# Every live checkpoint (not only each operation's latest), and what its rows take.
 CHECKPOINT_STATS: LiteralString = """
 SELECT count(*), coalesce(sum(state_size_bytes + artifacts_size_bytes), 0),
        coalesce(sum(state_size_bytes), 0), coalesce(sum(artifacts_size_bytes), 0),
-       min(created_at)
-FROM checkpoints
+       min(created_at), count(DISTINCT operation_id), coalesce(sum(pg_column_size(h.*)), 0)
+FROM checkpoint_history h
 """
 CHECKPOINT_STATS_BY_TYPE: LiteralString = (
-    "SELECT checkpoint_type, count(*) FROM checkpoints GROUP BY checkpoint_type"
+    "SELECT checkpoint_type, count(*) FROM checkpoint_history GROUP BY checkpoint_type"
 )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from ktrdr.domain import operation_stream
 from ktrdr.domain.operation import OperationState
 from ktrdr.projections import queries
 from ktrdr.projections.operations import operation_fields
@@ -19,8 +21,18 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
+def _newest_progress(row: dict[str, Any]) -> dict[str, Any]:
+    """The progress event's, or the live value reported since (it may be newer)."""
+    logged, live = row["progress"] or {}, row.get("live_progress")
+    if live and (
+        not logged or datetime.fromisoformat(live["at"]) >= datetime.fromisoformat(logged["at"])
+    ):
+        return dict(live)
+    return dict(logged)
+
+
 def operation_json(row: dict[str, Any]) -> dict[str, Any]:
-    progress = row["progress"] or {}
+    progress = _newest_progress(row)
     return {
         "operation_id": row["operation_id"],
         "operation_type": row["operation_type"],
@@ -191,6 +203,33 @@ async def get_checkpoint(conn: AsyncConnection[Any], operation_id: str) -> dict[
     return None if row is None else checkpoint_json(row)
 
 
+STEP_KEYS = {"epochs": "epoch", "equity": "bar_index"}
+"""The key that orders each series' points; a point recorded again (a resumed run
+replays from its checkpoint) replaces the earlier one."""
+
+
+async def metrics(conn: AsyncConnection[Any], operation_id: str) -> dict[str, list[Any]]:
+    """Each metrics series of an operation, read from the log, one point per step."""
+    cur = await conn.execute(queries.METRICS, {"stream": operation_stream(operation_id)})
+    series: dict[str, dict[Any, Any]] = {}
+    for name, points in await cur.fetchall():
+        key = STEP_KEYS.get(name)
+        by_step = series.setdefault(name, {})
+        for point in points:
+            by_step[point.get(key, len(by_step)) if key else len(by_step)] = point
+    return {name: [by_step[s] for s in sorted(by_step)] for name, by_step in series.items()}
+
+
+async def checkpoint_states(
+    conn: AsyncConnection[Any], operation_id: str, sequences: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """The states of an operation's live checkpoints, by sequence (each written once)."""
+    cur = await conn.execute(
+        queries.CHECKPOINT_STATES, {"id": operation_id, "sequences": list(sequences)}
+    )
+    return {int(sequence): state for sequence, state in await cur.fetchall()}
+
+
 async def checkpoint_history(conn: AsyncConnection[Any], operation_id: str) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
@@ -216,6 +255,8 @@ async def checkpoint_stats(conn: AsyncConnection[Any]) -> dict[str, Any]:
         "artifacts_size_bytes": int(row[3]),
         "oldest_checkpoint": _iso(row[4]),
         "by_type": by_type,
+        "operations": row[5],
+        "database_bytes": int(row[6]),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,10 @@ from ktrdr.workers.workload import Capture, CheckpointType, StopReason
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 1.0
+METRICS_FLUSH_SECONDS = 2.0
+METRICS_BATCH = 200
+"""Metrics points go out this often, in batches of at most this many (and before each
+checkpoint and the end)."""
 
 
 class OperationRun:
@@ -154,6 +159,8 @@ class RunContext:
         self._run = run
         self._writer = writer
         self._last_progress = float("-inf")
+        self._points: dict[str, list[dict[str, Any]]] = {}
+        self._first_unsent = 0.0
 
     def progress(
         self, percentage: float, current_step: str, message: str = "", **details: Any
@@ -170,6 +177,24 @@ class RunContext:
             details=details,
         )
 
+    def record(self, series: str, point: dict[str, Any]) -> None:
+        if not any(self._points.values()):
+            self._first_unsent = time.monotonic()
+        points = self._points.setdefault(series, [])
+        points.append(json_safe(point))
+        if (
+            len(points) >= METRICS_BATCH
+            or time.monotonic() - self._first_unsent >= METRICS_FLUSH_SECONDS
+        ):
+            self.flush_metrics()
+
+    def flush_metrics(self) -> None:
+        """Send what was recorded; a write that must land, like a checkpoint's."""
+        for series, points in self._points.items():
+            if points:
+                self._run.send("metrics", series=series, points=points, write_id=str(uuid.uuid4()))
+        self._points = {}
+
     def now(self) -> float:
         return time.monotonic()
 
@@ -179,6 +204,7 @@ class RunContext:
     def checkpoint(self, checkpoint_type: CheckpointType, capture: Capture) -> None:
         if self._run.abandoned.is_set():
             raise OperationAbandoned(self._run.abandon_reason)
+        self.flush_metrics()  # the log has every point up to the checkpoint before it
         self._writer.flush()  # a failed earlier save gives its sequence back first
         sequence = self._run.next_sequence
         self._run.next_sequence += 1

@@ -259,6 +259,7 @@ class Worker:
             result = workload.run(run.claim.params, resume, ctx)
         except OperationStopped as stop:
             writer.flush()
+            ctx.flush_metrics()
             run.send("cancelled", reason=str(stop.reason))
             return
         except OperationAbandoned:
@@ -268,10 +269,12 @@ class Worker:
                 raise OperationAbandoned(run.abandon_reason) from None
             log.exception("operation %s failed", run.operation_id)
             writer.flush()
+            ctx.flush_metrics()
             message = f"{type(exc).__name__}: {exc}"[:2000]
             run.send("fail", message=message, reason=failure_reason(exc))
             return
         writer.flush()
+        ctx.flush_metrics()
         run.send("complete", result=result)
         self.completed += 1
 

@@ -71,6 +71,11 @@ class WorkloadContext(Protocol):
     ) -> None:
         """Report progress; the runtime throttles what it sends (at most 1/s)."""
 
+    def record(self, series: str, point: dict[str, Any]) -> None:
+        """A point of a metrics series (a training epoch's losses, a backtest's equity
+        sample). It goes to the log, never into checkpoint state; every point recorded
+        before a checkpoint is committed before it."""
+
     def now(self) -> float:
         """Monotonic seconds, for the checkpoint policy (a fake clock in tests)."""
 

@@ -143,10 +143,12 @@ def test_stats(live: LiveApi) -> None:
     failed_with_epochs(live, [3])
     result = ktrdr(live, "checkpoints", "stats")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "checkpoints 2 (periodic 2)"
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["checkpoints 3 (periodic 3)", "operations  2"]
+    assert re.search(r"^database    [\d.]+ [kK]?B of checkpoint rows", result.stdout, re.MULTILINE)
     assert re.search(r"^oldest      \d+s ago \(", result.stdout, re.MULTILINE)
     raw = json_of(ktrdr(live, "checkpoints", "stats", "--json"))
-    assert raw == live.get("/checkpoints/stats").json() and raw["total_checkpoints"] == 2
+    assert raw == live.get("/checkpoints/stats").json() and raw["total_checkpoints"] == 3
 
 
 def test_cleanup_deletes_only_expired_checkpoints(live: LiveApi) -> None:

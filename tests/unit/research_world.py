@@ -14,6 +14,7 @@ from typing import Any
 
 from ktrdr.domain import (
     MANAGER_ID,
+    CheckpointSaved,
     CheckpointType,
     ClaimOperation,
     CompleteOperation,
@@ -30,6 +31,7 @@ from ktrdr.domain import (
     decide,
     fold,
     next_reaction,
+    research_checkpoint,
 )
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -58,6 +60,8 @@ GOOD_BACKTEST = {
 @dataclass
 class World:
     operations: dict[str, OperationState] = field(default_factory=dict)
+    checkpoint_states: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    """Each CheckpointSaved's state, as the checkpoint read model keeps it."""
     seconds: int = 0
     reactions: list[Reaction] = field(default_factory=list)
 
@@ -68,6 +72,9 @@ class World:
     def apply(self, command: OperationCommand) -> list[Any]:
         state = self.operations.get(command.operation_id)
         events = decide(state, command)
+        for event in events:
+            if isinstance(event, CheckpointSaved):
+                self.checkpoint_states[(event.operation_id, event.sequence)] = dict(event.state)
         after = fold(events, state)
         if after is not None:
             self.operations[command.operation_id] = after
@@ -97,10 +104,20 @@ class World:
     def child(self, operation_type: str) -> OperationState:
         return [c for c in self.children() if c.operation_type == operation_type][-1]
 
+    def research_state(self) -> dict[str, Any] | None:
+        """The state of the checkpoint the research stands on (the manager reads its row)."""
+        sequence = research_checkpoint(self.research)
+        return None if sequence is None else self.checkpoint_states[(RESEARCH, sequence)]
+
+    def next_reaction(self, at: datetime | None = None) -> Reaction | None:
+        return next_reaction(
+            self.research, self.research_state(), self.children(), at or self.now()
+        )
+
     def manager_runs(self) -> list[Reaction]:
         """React until the manager waits (as the handler does); returns what it did."""
         done = []
-        while (reaction := next_reaction(self.research, self.children(), self.now())) is not None:
+        while (reaction := self.next_reaction()) is not None:
             done.append(reaction)
             if not self.apply(reaction.command):
                 break

@@ -24,7 +24,11 @@ COMPLETED, RESUMING = OperationStatus.COMPLETED, OperationStatus.RESUMING
 
 def phases(world: World) -> list[tuple[str, str]]:
     ordered = sorted(world.research.checkpoints.values(), key=lambda c: c.sequence)
-    return [(str(c.checkpoint_type), str(c.state["phase"])) for c in ordered]
+    return [(str(c.checkpoint_type), str(state_of(world, c.sequence)["phase"])) for c in ordered]
+
+
+def state_of(world: World, sequence: int) -> dict[str, object]:
+    return world.checkpoint_states[(RESEARCH, sequence)]
 
 
 def in_training(params: dict[str, object] | None = None) -> World:
@@ -50,7 +54,7 @@ def test_a_new_research_is_claimed_designed_and_starts_its_training_child() -> N
     study = design(parse_research_params({"seed": 7}))
     [checkpoint] = research.checkpoints.values()
     assert checkpoint.checkpoint_type == CheckpointType.PERIODIC
-    assert checkpoint.state == {
+    assert state_of(world, checkpoint.sequence) == {
         "phase": "training",
         "strategy_name": study.strategy_name,
         "strategy": study.strategy,
@@ -59,7 +63,7 @@ def test_a_new_research_is_claimed_designed_and_starts_its_training_child() -> N
         "backtest_operation_id": None,
     }
     [training] = world.children()
-    assert training.operation_id == checkpoint.state["training_operation_id"]
+    assert training.operation_id == state_of(world, 1)["training_operation_id"]
     assert (training.operation_type, training.status) == ("training", PENDING)
     assert training.params == study.training
     assert research.progress is not None and research.progress.current_step == "training"
@@ -70,14 +74,14 @@ def test_the_manager_waits_while_a_child_runs() -> None:
     world.claim(world.child("training").operation_id)
     world.manager_runs()
     assert world.manager_runs() == []
-    assert next_reaction(world.research, world.children(), world.now()) is None
+    assert world.next_reaction() is None
 
 
 def test_a_finished_training_starts_the_backtest_with_the_epoch_it_reached() -> None:
     world = in_training({"seed": 7, "strategies": ["rsi"]})
     training = world.train(epochs=4)
     world.manager_runs()
-    latest = world.research.checkpoints[2].state
+    latest = state_of(world, 2)
     assert latest["phase"] == "backtesting"
     assert latest["training_operation_id"] == training
     assert latest["training_checkpoint_epoch"] == 4
@@ -137,7 +141,7 @@ def test_cancel_during_training_stops_the_child_then_the_research_with_a_checkpo
     world.manager_runs()
     assert world.research.status == CANCELLED and world.research.resumable
     assert phases(world)[-1] == ("cancellation", "training")
-    assert world.research.checkpoints[2].state["training_checkpoint_epoch"] == 3
+    assert state_of(world, 2)["training_checkpoint_epoch"] == 3
 
 
 def test_resume_continues_training_from_the_childs_own_checkpoint() -> None:
@@ -178,9 +182,7 @@ def test_a_finished_phase_is_never_run_again_even_from_an_earlier_checkpoint() -
     world.manager_runs()
     assert [c.operation_type for c in world.children()] == ["training", "backtesting"]
     assert world.operations[backtest].status == RESUMING
-    assert world.research.checkpoints[max(world.research.checkpoints)].state["phase"] == (
-        "backtesting"
-    )
+    assert state_of(world, max(world.research.checkpoints))["phase"] == "backtesting"
 
 
 def test_a_failed_child_fails_the_research_with_its_reason_and_leaves_it_resumable() -> None:
@@ -228,7 +230,7 @@ def test_a_child_stopped_by_its_workers_shutdown_is_resumed_not_given_up() -> No
 def test_cancel_while_designing_saves_a_designing_checkpoint_to_resume_from() -> None:
     world = World()
     world.start()
-    claim = next_reaction(world.research, [], world.now())
+    claim = next_reaction(world.research, None, [], world.now())
     assert claim is not None
     world.apply(claim.command)
     world.cancel()
@@ -253,12 +255,12 @@ def test_the_same_state_decides_the_same_reaction_with_the_same_key() -> None:
     world = in_training()
     world.train()
     at = world.now()
-    first = next_reaction(world.research, world.children(), at)
-    again = next_reaction(world.research, world.children(), at)
+    first = world.next_reaction(at)
+    again = world.next_reaction(at)
     assert first is not None and again is not None
     assert first == again and first.key == again.key
     assert world.manager_runs()
-    later = next_reaction(world.research, world.children(), world.now())
+    later = world.next_reaction()
     assert later is None or later.key != first.key
 
 
@@ -269,4 +271,4 @@ def test_children_are_created_only_by_reactions_with_deterministic_ids() -> None
         child_operation_id(RESEARCH, ResearchPhase.TRAINING, 0),
         child_operation_id(RESEARCH, ResearchPhase.BACKTESTING, 0),
     ]
-    assert current_research(world.research) is not None
+    assert current_research(world.research_state()) is not None

@@ -15,6 +15,7 @@ from ktrdr.domain import (
     CheckpointDeleted,
     Event,
     HeartbeatMissed,
+    MetricsRecorded,
     UnknownEventType,
     ValidationError,
     WorkerDeregistered,
@@ -53,6 +54,14 @@ ONE_OF_EACH: list[Event] = [
     released(3, W1),
     save_failed(8, attempt=3),
     progressed(42.5, t=2),
+    MetricsRecorded(
+        operation_id=OP,
+        at=at(2),
+        attempt=1,
+        worker_id=W1,
+        series="epochs",
+        points=({"epoch": 1, "train_loss": 0.7, "val_loss": "NaN"},),
+    ),
     saved(
         7,
         checkpoint_type="shutdown",

@@ -149,20 +149,18 @@ def test_nan_and_infinity_are_encoded_in_the_state_and_decoded_on_resume(tmp_pat
     params = parse_params(PARAMS)
     trainer = Trainer(params, load_dataset(params))
     trainer.train_batch()
-    trainer.record.history.append(
-        {
-            "epoch": 1,
-            "train_loss": math.nan,
-            "train_accuracy": 0.5,
-            "val_loss": math.inf,
-            "val_accuracy": 0.5,
-            "learning_rate": 1e-3,
-        }
-    )
+    trainer.record.last = {
+        "epoch": 1,
+        "train_loss": math.nan,
+        "train_accuracy": 0.5,
+        "val_loss": math.inf,
+        "val_accuracy": 0.5,
+        "learning_rate": 1e-3,
+    }
     snapshot = capture(trainer)
     text = json.dumps(snapshot.state, allow_nan=False)  # raises on a bare NaN
     state = json.loads(text)
-    assert state["history"][0]["train_loss"] == "NaN" and state["val_loss"] == "Infinity"
+    assert state["last"]["train_loss"] == "NaN" and state["val_loss"] == "Infinity"
     assert state["best_val_loss"] == "Infinity" and state["train_loss"] == "NaN"
     store = ArtifactStore(tmp_path)
     operation = "7b3e1f2a-9c8d-4e5f-a6b7-c8d9e0f1a2b3"
@@ -171,7 +169,8 @@ def test_nan_and_infinity_are_encoded_in_the_state_and_decoded_on_resume(tmp_pat
     restore(
         resumed, ResumePoint(1, CheckpointType.PERIODIC, state, store.load(operation, 1, manifest))
     )
-    entry = resumed.record.history[0]
+    entry = resumed.record.last
+    assert entry is not None
     assert math.isnan(entry["train_loss"]) and entry["val_loss"] == math.inf
     assert resumed.record.best_val_loss == math.inf
     assert checkpoint_state(resumed) == state

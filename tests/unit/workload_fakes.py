@@ -26,6 +26,8 @@ class Journal:
     store: ArtifactStore
     operation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     committed: list[SavedCheckpoint] = field(default_factory=list)
+    epochs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """The ``epochs`` metrics recorded across runs, by epoch (a replayed one replaces)."""
 
     def next_sequence(self) -> int:
         return max((saved.sequence for saved in self.committed), default=0) + 1
@@ -78,6 +80,7 @@ class FakeContext:
         self.stop_at = stop_at
         self.stop_reason = stop_reason
         self.reports: list[dict[str, Any]] = []
+        self.series: dict[str, list[dict[str, Any]]] = {}
         self.writer = CheckpointWriter(journal.store, journal.operation_id, journal.commit)
         self.sequence = journal.next_sequence()
 
@@ -87,6 +90,12 @@ class FakeContext:
         json.dumps(details, allow_nan=False)
         self.reports.append({"percentage": percentage, "step": current_step, **details})
         self.clock += self.seconds_per_step
+
+    def record(self, series: str, point: dict[str, Any]) -> None:
+        json.dumps(point, allow_nan=False)
+        self.series.setdefault(series, []).append(point)
+        if series == "epochs":
+            self.journal.epochs[point["epoch"]] = point
 
     def now(self) -> float:
         return self.clock

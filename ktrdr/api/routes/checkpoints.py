@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from litestar import Controller, delete, get, post
@@ -44,7 +45,11 @@ class CheckpointsController(Controller):
 
     @get("/stats")
     async def checkpoint_stats(self, system: SystemDep) -> dict[str, Any]:
-        return await read(system, views.checkpoint_stats)
+        """Every live checkpoint: counts, the sizes their events recorded, the bytes of
+        their rows in the database and of the artifact files on disk."""
+        totals = await read(system, views.checkpoint_stats)
+        on_disk = await asyncio.to_thread(system.artifacts.disk_usage)
+        return {**totals, "artifacts_on_disk_bytes": on_disk}
 
     @post("/cleanup", status_code=HTTP_200_OK)
     async def cleanup(

@@ -17,7 +17,7 @@ from ktrdr.api.schemas import (
     Status,
     operation_id,
 )
-from ktrdr.domain import OperationNotFound, RetryPolicy, checkpoint_summary, operation_stream
+from ktrdr.domain import OperationNotFound, RetryPolicy, describe_position, operation_stream
 from ktrdr.handlers import operations as use_cases
 from ktrdr.projections import views
 
@@ -113,8 +113,20 @@ class OperationsController(Controller):
                 "sequence": checkpoint.sequence,
                 "checkpoint_type": str(checkpoint.checkpoint_type),
                 "created_at": checkpoint.created_at.isoformat(),
-                "summary": checkpoint_summary(state.operation_type, checkpoint.state),
+                "summary": describe_position(state.operation_type, checkpoint.position),
             },
+        }
+
+    @get("/{op_id:str}/metrics")
+    async def operation_metrics(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
+        """Metrics for plots, from the log: a training run's per-epoch losses, accuracies
+        and learning rate (``epochs``), a backtest's sampled equity curve (``equity``)."""
+        op = await _operation(system, operation_id(op_id))
+        series = await read(system, views.metrics, op["operation_id"])
+        return {
+            "operation_id": op["operation_id"],
+            "operation_type": op["operation_type"],
+            "series": series,
         }
 
     @get("/{op_id:str}/events")

@@ -20,6 +20,7 @@ from ktrdr.api.schemas import (
     CheckpointRequest,
     CompleteRequest,
     FailRequest,
+    MetricsRequest,
     ProgressRequest,
     ReleaseRequest,
     WorkerWrite,
@@ -30,10 +31,12 @@ from ktrdr.domain import (
     CompleteOperation,
     ConfirmCancellation,
     FailOperation,
+    RecordMetrics,
     ReportCheckpointFailure,
     ReportProgress,
     SaveCheckpoint,
 )
+from ktrdr.handlers import progress
 from ktrdr.handlers import workers as use_cases
 
 
@@ -75,11 +78,31 @@ class WorkerWritesController(Controller):
         command = ReportProgress(
             operation_id=operation_id(op_id),
             at=system.bus.clock(),
+            event_interval_seconds=system.settings.progress_event_interval_seconds,
             **data.model_dump(),
         )
         state, events = await system.bus.operation(command, actor=_actor(data.worker_id))
         assert state is not None
+        await progress.keep_live(system.pool, command)
         return {"recorded": bool(events), "cancellation_requested": state.cancellation_requested}
+
+    @post("/metrics", status_code=HTTP_200_OK)
+    async def record_metrics(
+        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[MetricsRequest]
+    ) -> dict[str, Any]:
+        command = RecordMetrics(
+            operation_id=operation_id(op_id),
+            at=system.bus.clock(),
+            **data.model_dump(exclude={"write_id"}),
+        )
+        state, _ = await system.bus.operation(
+            command, actor=_actor(data.worker_id), idempotency_key=data.write_id
+        )
+        assert state is not None
+        return {
+            "recorded": len(data.points),
+            "cancellation_requested": state.cancellation_requested,
+        }
 
     @post("/checkpoints", status_code=HTTP_201_CREATED)
     async def save_checkpoint(

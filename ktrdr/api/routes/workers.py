@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -13,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from ktrdr.api.deps import System, SystemDep, read
 from ktrdr.api.schemas import ClaimRequest, HeartbeatRequest, RegisterWorkerRequest
-from ktrdr.domain import RegisterWorker, checkpoint_summary
+from ktrdr.domain import RegisterWorker, describe_position
 from ktrdr.domain.operation import CheckpointInfo
 from ktrdr.handlers import workers as use_cases
 from ktrdr.projections import views
@@ -30,15 +31,17 @@ def _standing(judged: use_cases.Standing | None) -> dict[str, Any] | None:
     }
 
 
-def checkpoint_for_worker(info: CheckpointInfo, operation_type: str) -> dict[str, Any]:
+def checkpoint_for_worker(
+    info: CheckpointInfo, operation_type: str, state: Mapping[str, Any]
+) -> dict[str, Any]:
     return {
         "sequence": info.sequence,
         "checkpoint_type": str(info.checkpoint_type),
-        "state": info.state,
+        "state": state,
         "artifacts_path": info.artifacts_path,
         "artifacts": [a.model_dump(mode="json") for a in info.artifacts],
         "created_at": info.created_at.isoformat(),
-        "summary": checkpoint_summary(operation_type, info.state),
+        "summary": describe_position(operation_type, info.position),
     }
 
 
@@ -98,7 +101,7 @@ class WorkersController(Controller):
         hangup = asyncio.ensure_future(request.receive())
         try:
             claimed = await use_cases.claim_operation(
-                system.bus, system.pool, worker_id, data.wait_seconds, gone=hangup.done
+                system.bus, system.pool, system.work, worker_id, data.wait_seconds, hangup
             )
         finally:
             hangup.cancel()
@@ -114,8 +117,13 @@ class WorkersController(Controller):
                 "attempt": state.attempt,
                 "next_checkpoint_sequence": state.last_sequence + 1,
                 "resume_from": claimed.resume_from
-                and checkpoint_for_worker(claimed.resume_from, kind),
-                "fallbacks": [checkpoint_for_worker(c, kind) for c in claimed.fallbacks],
+                and checkpoint_for_worker(
+                    claimed.resume_from, kind, claimed.states[claimed.resume_from.sequence]
+                ),
+                "fallbacks": [
+                    checkpoint_for_worker(c, kind, claimed.states[c.sequence])
+                    for c in claimed.fallbacks
+                ],
             }
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ktrdr.domain import CheckpointPolicy
 from ktrdr.workers.backtesting.engine import Backtest
 from ktrdr.workers.backtesting.snapshot import Origin, capture
+from ktrdr.workers.json_floats import json_safe_object
 from ktrdr.workers.workload import CheckpointType, OperationStopped, WorkloadContext
 
 __all__ = ["PROGRESS_REPORTS", "drive"]
@@ -53,6 +54,9 @@ def _walk(
 
 def _report(backtest: Backtest, ctx: WorkloadContext) -> None:
     done, total = backtest.bar_index, backtest.total_bars
+    # The equity curve for plots: about a hundred samples a run, in the log.
+    sample = {"bar_index": done, "portfolio_value": backtest.portfolio_value}
+    ctx.record("equity", json_safe_object(sample))
     ctx.progress(
         100.0 * done / total,
         f"bar {done} of {total}",

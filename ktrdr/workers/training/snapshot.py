@@ -22,7 +22,9 @@ from ktrdr.workers.training.staging import StagingPool
 from ktrdr.workers.training.trainer import Position, Record, RunningMetrics, Trainer
 from ktrdr.workers.workload import Capture, ResumePoint, RunCannotSucceed
 
-SCHEMA = "ktrdr.training/1"
+SCHEMA = "ktrdr.training/2"
+"""2: the state keeps the last epoch's entry, not the whole history (now metrics events)."""
+_READABLE = {"ktrdr.training/1", SCHEMA}
 MODEL = "model.pt"
 BEST_MODEL = "best_model.pt"
 OPTIMIZER = "optimizer.pt"
@@ -56,7 +58,7 @@ def capture(trainer: Trainer, staging: StagingPool | None = None) -> Capture:
 def checkpoint_state(trainer: Trainer) -> dict[str, Any]:
     """The CheckpointSaved state: what a person reads, and what resume needs besides files."""
     position, record = trainer.position, trainer.record
-    last = record.history[-1] if record.history else {}
+    last = record.last or {}
     return json_safe_object(
         {
             "schema": SCHEMA,
@@ -72,7 +74,7 @@ def checkpoint_state(trainer: Trainer) -> dict[str, Any]:
             "best_val_loss": record.best_val_loss,
             "best_epoch": record.best_epoch,
             "learning_rate": trainer.learning_rate,
-            "history": record.history,
+            "last": record.last,
             "running": vars(trainer.running),
         }
     )
@@ -94,14 +96,20 @@ def restore(trainer: Trainer, resume: ResumePoint) -> None:
         decode_float(running["loss_sum"]), running["correct"], running["seen"]
     )
     trainer.record = Record(
-        history=[_decode_entry(entry) for entry in state["history"]],
+        last=_last_entry(state),
         best_val_loss=decode_float(state["best_val_loss"]),
         best_epoch=state["best_epoch"],
     )
 
 
+def _last_entry(state: Mapping[str, Any]) -> dict[str, Any] | None:
+    # Schema 1 kept every epoch's entry; its last one is all a resume needs.
+    last = state["last"] if "last" in state else (state["history"] or [None])[-1]
+    return None if last is None else _decode_entry(last)
+
+
 def _check_compatible(state: Mapping[str, Any], trainer: Trainer) -> None:
-    if state.get("schema") != SCHEMA:
+    if state.get("schema") not in _READABLE:
         raise CheckpointIncompatible(
             f"checkpoint schema {state.get('schema')!r} is not {SCHEMA!r}; it cannot be resumed"
         )

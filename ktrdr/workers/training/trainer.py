@@ -7,7 +7,7 @@ False while a step is half done, so a failure there falls back to an earlier cap
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -48,9 +48,10 @@ class RunningMetrics:
 
 @dataclass
 class Record:
-    """Best validation loss so far and the per-epoch history."""
+    """Best validation loss so far and the last epoch's entry: all resume needs. The
+    per-epoch history goes to the log as metrics, so nothing here grows with the run."""
 
-    history: list[dict[str, Any]] = field(default_factory=list)
+    last: dict[str, Any] | None = None
     best_val_loss: float = math.inf
     best_epoch: int | None = None
 
@@ -131,7 +132,7 @@ class Trainer:
             "val_accuracy": val_accuracy,
             "learning_rate": learning_rate,
         }
-        self.record.history.append(entry)
+        self.record.last = entry
         if val_loss < self.record.best_val_loss:
             self.record.best_val_loss, self.record.best_epoch = val_loss, self.position.epoch + 1
             self.best_weights = clone_tensors(self.model.state_dict())

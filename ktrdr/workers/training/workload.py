@@ -124,7 +124,7 @@ class _TrainingRun:
                 trainer.train_batch()
                 if trainer.position.batch < trainer.batches_per_epoch:
                     self._at_safe_point()
-            trainer.end_epoch()
+            self.ctx.record("epochs", json_safe_object(trainer.end_epoch()))
             self._at_safe_point()
 
     def _at_safe_point(self) -> None:
@@ -159,7 +159,7 @@ class _TrainingRun:
         trainer, position = self.trainer, self.trainer.position
         total = self.params.epochs * trainer.batches_per_epoch
         done = position.epoch * trainer.batches_per_epoch + position.batch
-        last = trainer.record.history[-1] if trainer.record.history else {}
+        last = trainer.record.last or {}
         details = {
             "epoch": position.epoch,
             "total_epochs": self.params.epochs,
@@ -186,7 +186,7 @@ class _TrainingRun:
 
     def _result(self) -> dict[str, Any]:
         trainer, record = self.trainer, self.trainer.record
-        last = record.history[-1] if record.history else {}
+        last = record.last or {}
         return json_safe_object(
             {
                 "model_sha256": weights_sha256(trainer.model.state_dict()),
@@ -196,7 +196,6 @@ class _TrainingRun:
                 "best_val_loss": record.best_val_loss,
                 "best_epoch": record.best_epoch,
                 "val_accuracy": last.get("val_accuracy"),
-                "history": record.history,
                 "parameters": sum(p.numel() for p in trainer.model.parameters()),
                 "model_artifact": MODEL,
                 "best_model_artifact": BEST_MODEL,

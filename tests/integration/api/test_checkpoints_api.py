@@ -72,10 +72,13 @@ async def test_latest_checkpoint_history_and_stats(client: Client, system: Syste
     ] == 0
 
     stats = (await client.get(f"{API}/checkpoints/stats")).json()
-    assert stats["total_checkpoints"] == 1 and stats["by_type"] == {"periodic": 1}
-    assert stats["artifacts_size_bytes"] == 1000
-    assert stats["total_size_bytes"] == stats["state_size_bytes"] + 1000
-    assert stats["oldest_checkpoint"] == latest["created_at"]
+    assert stats["total_checkpoints"] == 3 and stats["by_type"] == {"periodic": 3}
+    assert stats["operations"] == 1 and stats["artifacts_size_bytes"] == 3000
+    assert stats["total_size_bytes"] == stats["state_size_bytes"] + 3000
+    assert stats["oldest_checkpoint"] == history["items"][-1]["created_at"]
+    assert stats["database_bytes"] > stats["state_size_bytes"]
+    on_disk = system.artifacts.disk_usage()  # the files and each set's manifest
+    assert stats["artifacts_on_disk_bytes"] == on_disk > 3000
 
 
 async def test_delete_removes_events_rows_and_files(client: Client, system: System) -> None:

@@ -42,6 +42,7 @@ class FakeContext:
         self.root = root
         self.checkpoints: list[Saved] = []
         self.reports: list[dict[str, Any]] = []
+        self.series: dict[str, list[dict[str, Any]]] = {}
         self._stop_after = stop_after
         self._stop_reason = stop_reason
         self._seconds_per_call = seconds_per_call
@@ -56,6 +57,10 @@ class FakeContext:
         self.reports.append(
             {"percentage": percentage, "current_step": current_step, "message": message, **details}
         )
+
+    def record(self, series: str, point: dict[str, Any]) -> None:
+        json.dumps(point, allow_nan=False)
+        self.series.setdefault(series, []).append(point)
 
     def now(self) -> float:
         self._clock += self._seconds_per_call
