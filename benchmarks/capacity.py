@@ -59,12 +59,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from ktrdr.api import database
+from ktrdr.bootstrap import database
 from ktrdr.config import normalize_database_url, redact, with_database
 
 URL_ENV = "KTRDR_BENCH_DATABASE_URL"
 LOOPBACK_HOSTS = {"127.0.0.1", "::1"}
-KTRDR = [sys.executable, "-m", "ktrdr.api.cli"]
+KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
 HEARTBEAT_SECONDS = 1.0
 ORPHAN_TIMEOUT_SECONDS = 5.0
 REQUEST_TIMEOUT_SECONDS = 10.0

@@ -60,7 +60,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
-from ktrdr.api import database
+from ktrdr.bootstrap import database
 from ktrdr.config import normalize_database_url, redact, with_database
 from ktrdr.eventlog import START, NewEvent, Position, PostgresEventLog
 from ktrdr.eventlog.postgres import InlineProjection
@@ -497,7 +497,7 @@ async def measure_writes(
 
 @contextlib.asynccontextmanager
 async def open_pool(url: str, max_size: int = 4) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    # As ktrdr/api/bootstrap.py opens it: autocommit, a single-statement append is its own
+    # As ktrdr/bootstrap/system.py opens it: autocommit, a single-statement append is its own
     # transaction.
     kwargs: dict[str, Any] = {"autocommit": True}
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(

@@ -37,7 +37,7 @@ import psycopg
 
 from benchmarks.eventlog import scratch_database, server
 
-KTRDR = [sys.executable, "-m", "ktrdr.api.cli"]
+KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
 CHECKPOINT_EVERY = 10
 TIMEOUT_SECONDS = 1800.0
 TARGETS = {"rate": 0.9, "checkpoint": 1.5, "row": 16 * 1024}

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 url = context.config.get_main_option("sqlalchemy.url")
-assert url, "set sqlalchemy.url (ktrdr.api.database.alembic_config does)"
+assert url, "set sqlalchemy.url (ktrdr.bootstrap.database.alembic_config does)"
 
 connection = context.config.attributes.get("connection")
 if connection is not None:

@@ -39,7 +39,7 @@ import httpx
 import psycopg
 import typer
 
-KTRDR = [sys.executable, "-m", "ktrdr.api.cli"]
+KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
 ORPHAN_TIMEOUT = 3.0
 HEARTBEAT = 0.5
 RETRY_INTERVAL = 0.5
@@ -324,7 +324,7 @@ def a_database(database_url: str | None, root: Path) -> Iterator[str]:
     if database_url:
         yield database_url
         return
-    from ktrdr.api import database
+    from ktrdr.bootstrap import database
 
     server = database.start_embedded(root / "pgdata")
     try:

@@ -16,10 +16,10 @@ from typing import Annotated
 
 import typer
 
-from ktrdr.api import debugging
-from ktrdr.api.bootstrap import bootstrap
-from ktrdr.api.cli_events import fails_cleanly
-from ktrdr.api.cli_output import OperationIdArgument
+from ktrdr.bootstrap import debugging
+from ktrdr.bootstrap.system import bootstrap
+from ktrdr.cli.events import fails_cleanly
+from ktrdr.cli.output import OperationIdArgument
 from ktrdr.config import load_settings
 
 DatabaseOption = Annotated[

@@ -25,9 +25,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from ktrdr.api import database, debugging
-from ktrdr.api.cli_events import fails_cleanly
-from ktrdr.api.cli_output import err, print_json
+from ktrdr.bootstrap import database, debugging
+from ktrdr.cli.events import fails_cleanly
+from ktrdr.cli.output import err, print_json
 from ktrdr.config import load_settings, redact
 from ktrdr.projections import replay, timeline
 

@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from ktrdr.api import database
+from ktrdr.bootstrap import database
 from ktrdr.config import normalize_database_url, with_database
 
 _counter = itertools.count(1)

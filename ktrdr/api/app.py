@@ -18,14 +18,14 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr import __version__
-from ktrdr.api import database
-from ktrdr.api.bootstrap import bootstrap, processors
 from ktrdr.api.deps import SystemDep, provide_system
 from ktrdr.api.problems import EXCEPTION_HANDLERS
 from ktrdr.api.routes.checkpoints import CheckpointsController
 from ktrdr.api.routes.operations import OperationsController
 from ktrdr.api.routes.worker_writes import WorkerWritesController
 from ktrdr.api.routes.workers import WorkersController
+from ktrdr.bootstrap import database
+from ktrdr.bootstrap.system import bootstrap, processors
 from ktrdr.config import Settings
 from ktrdr.handlers.bus import Clock
 

@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from psycopg import AsyncConnection
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 
 SystemDep = NamedDependency[System]
 USER = "user"

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner, Result
 
-from ktrdr.api.bootstrap import System
-from ktrdr.api.cli import app
+from ktrdr.bootstrap.system import System
+from ktrdr.cli.app import app
 from tests.e2e.live_api import LiveApi
 from tests.integration.api import drive
 

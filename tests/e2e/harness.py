@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-KTRDR = [sys.executable, "-m", "ktrdr.api.cli"]
+KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
 TERMINAL = {"completed", "failed", "cancelled"}
 
 

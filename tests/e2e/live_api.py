@@ -23,7 +23,7 @@ import uvicorn
 from litestar import Litestar
 
 from ktrdr.api.app import create_app
-from ktrdr.api.bootstrap import System, bootstrap
+from ktrdr.bootstrap.system import System, bootstrap
 from ktrdr.config import Settings, load_settings
 from ktrdr.domain import MANUAL
 from ktrdr.handlers import operations as use_cases

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from litestar.routes import HTTPRoute
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from tests.e2e.cli_helpers import failed_with_epochs, json_of, ktrdr, one_error_line
 from tests.e2e.live_api import LiveApi, live_api
 from tests.integration.api import drive

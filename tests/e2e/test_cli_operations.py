@@ -15,8 +15,9 @@ import httpx
 import pytest
 import typer
 
-from ktrdr.api import cli_checkpoints, cli_operations
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
+from ktrdr.cli import checkpoints as cli_checkpoints
+from ktrdr.cli import operations as cli_operations
 from tests.e2e.cli_helpers import (
     failed_with_epochs,
     json_of,

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ktrdr.api.bootstrap import bootstrap
+from ktrdr.bootstrap.system import bootstrap
 from ktrdr.domain import MANUAL
 from ktrdr.handlers.operations import create_operation
 from tests.e2e.live_api import settings_for

@@ -22,7 +22,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from ktrdr.api import database
+from ktrdr.bootstrap import database
 from tests.e2e.harness import KTRDR, base_env, free_port, wait_until
 
 DOWN_SECONDS = 3.0

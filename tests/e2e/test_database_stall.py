@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ktrdr.api import database
+from ktrdr.bootstrap import database
 from ktrdr.config import with_database
 from tests.e2e.harness import Cluster, cluster
 

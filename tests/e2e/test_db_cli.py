@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-KTRDR = [sys.executable, "-m", "ktrdr.api.cli"]
+KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
 
 
 def run(

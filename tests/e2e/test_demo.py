@@ -12,7 +12,7 @@ from tests.e2e.harness import base_env
 def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "ktrdr.api.cli", "demo", "--data-dir", str(data)],
+        [sys.executable, "-m", "ktrdr.cli.app", "demo", "--data-dir", str(data)],
         env=base_env(COLUMNS="160"),
         capture_output=True,
         text=True,

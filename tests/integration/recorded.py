@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ktrdr.api.bootstrap import System, bootstrap
+from ktrdr.bootstrap.system import System, bootstrap
 from ktrdr.config import load_settings
 from ktrdr.domain import (
     MANUAL,

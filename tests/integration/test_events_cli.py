@@ -19,7 +19,7 @@ from litestar.testing import TestClient
 from typer.testing import CliRunner, Result
 
 from ktrdr.api.app import create_app
-from ktrdr.api.cli import app
+from ktrdr.cli.app import app
 from ktrdr.config import load_settings
 from tests.conftest import create_database, drop_database
 from tests.integration.recorded import (
@@ -279,7 +279,7 @@ def test_tail_follow_stops_quietly_on_ctrl_c(scenario: Scenario, tmp_path: Path)
         "KTRDR_DATABASE_URL": scenario.database_url,
         "KTRDR_DATA_DIR": str(tmp_path),
     }
-    command = [sys.executable, "-m", "ktrdr.api.cli", "events", "tail", "--follow", "-n", "1"]
+    command = [sys.executable, "-m", "ktrdr.cli.app", "events", "tail", "--follow", "-n", "1"]
     with subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from ktrdr.api import database
+from ktrdr.bootstrap import database
 
 EVENTS_COLUMNS = {
     "global_position": ("bigint", "NO"),

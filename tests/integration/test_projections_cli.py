@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from ktrdr.api.cli import app
+from ktrdr.cli.app import app
 from tests.integration.recorded import Scenario, record
 
 runner = CliRunner()

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import typer
 
-from ktrdr.api.cli_operations import parse_params
-from ktrdr.api.cli_output import age, size
+from ktrdr.cli.operations import parse_params
+from ktrdr.cli.output import age, size
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 

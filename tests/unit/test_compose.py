@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from ktrdr.api.cli import app
+from ktrdr.cli.app import app
 from ktrdr.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

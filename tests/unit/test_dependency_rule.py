@@ -15,8 +15,20 @@ ALLOWED: dict[str, set[str]] = {
     "projections": {"domain", "eventlog"},
     "artifacts": {"domain", "config"},
     "handlers": {"domain", "eventlog", "projections", "config", "artifacts"},
-    "api": {"domain", "eventlog", "projections", "handlers", "config", "workers", "artifacts"},
+    "bootstrap": {"domain", "eventlog", "projections", "handlers", "config", "artifacts"},
+    "api": {"domain", "eventlog", "projections", "handlers", "config", "artifacts", "bootstrap"},
     "workers": {"domain", "config", "artifacts"},
+    "cli": {
+        "domain",
+        "eventlog",
+        "projections",
+        "handlers",
+        "config",
+        "artifacts",
+        "bootstrap",
+        "api",
+        "workers",
+    },
 }
 FORBIDDEN_IN_DOMAIN = {"sqlalchemy", "psycopg", "psycopg_pool", "litestar", "httpx", "alembic"}
 

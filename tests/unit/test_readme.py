@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ktrdr.api.cli import app
+from ktrdr.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ktrdr.api.debugging import event_filter
+from ktrdr.bootstrap.debugging import event_filter
 from ktrdr.domain import (
     CheckpointSaved,
     OperationClaimed,

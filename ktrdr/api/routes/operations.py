@@ -8,7 +8,6 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from ktrdr.api import debugging
 from ktrdr.api.deps import USER, System, SystemDep, read
 from ktrdr.api.schemas import (
     CreateOperationRequest,
@@ -17,6 +16,7 @@ from ktrdr.api.schemas import (
     Status,
     operation_id,
 )
+from ktrdr.bootstrap import debugging
 from ktrdr.domain import OperationNotFound, RetryPolicy, describe_position, operation_stream
 from ktrdr.handlers import operations as use_cases
 from ktrdr.projections import views

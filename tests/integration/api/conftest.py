@@ -17,7 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from ktrdr.api.app import create_app
-from ktrdr.api.bootstrap import System, bootstrap
+from ktrdr.bootstrap.system import System, bootstrap
 from ktrdr.config import Settings, load_settings
 from ktrdr.handlers.orphans import OrphanDetector
 

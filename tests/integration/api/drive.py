@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from ktrdr.domain import (
     AcknowledgeClaim,
     ClaimOperation,

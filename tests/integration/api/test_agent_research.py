@@ -16,7 +16,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from ktrdr.api.app import create_app
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from ktrdr.domain import MANAGER_ID
 from ktrdr.handlers.agent_research import NAME, AgentResearchManager
 from tests.integration.api.conftest import ShiftedClock, watching_detector

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ktrdr.api.bootstrap import System
 from ktrdr.artifacts import ArtifactStore
+from ktrdr.bootstrap.system import System
 from ktrdr.domain import SaveCheckpoint
 from tests.integration.api import drive
 from tests.integration.api.conftest import ShiftedClock

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from ktrdr.domain import CompleteOperation
 from ktrdr.handlers.cleanup import delete_on_completion
 from ktrdr.handlers.reactor import Reactor

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from ktrdr.handlers import cleanup
 from ktrdr.handlers.reactor import Reactor
 from tests.integration.api import drive

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from ktrdr.handlers import cleanup
 from ktrdr.handlers.clock import DatabaseClock
 from ktrdr.handlers.operations import delete_checkpoints

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from ktrdr.handlers.agent_research import AgentResearchManager
 from ktrdr.handlers.retries import RetryProcessor
 from tests.integration.api import drive

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import AsyncConnection
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from ktrdr.domain import MANUAL, AcknowledgeClaim
 from ktrdr.handlers import operations, work_board
 from ktrdr.handlers import workers as use_cases

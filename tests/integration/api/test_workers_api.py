@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ktrdr.api.bootstrap import System
+from ktrdr.bootstrap.system import System
 from tests.integration.api.conftest import ShiftedClock, watching_detector
 from tests.integration.api.test_operations_api import API, assert_problem, create
 

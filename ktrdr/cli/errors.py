@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from ktrdr.api.database import DatabaseUnavailable
+from ktrdr.bootstrap.database import DatabaseUnavailable
 from ktrdr.config import SettingsError
 
 P = ParamSpec("P")

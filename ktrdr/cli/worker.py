@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ktrdr.api.errors import exits_cleanly
+from ktrdr.cli.errors import exits_cleanly
 from ktrdr.config import load_settings
 from ktrdr.workers.api_client import ApiClient
 from ktrdr.workers.checkpointing import open_artifact_store

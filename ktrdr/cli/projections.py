@@ -8,8 +8,8 @@ import typer
 from psycopg import AsyncConnection
 from rich.console import Console
 
-from ktrdr.api.debugging import debug_database
-from ktrdr.api.errors import exits_cleanly
+from ktrdr.bootstrap.debugging import debug_database
+from ktrdr.cli.errors import exits_cleanly
 from ktrdr.config import load_settings
 from ktrdr.projections import replay
 from ktrdr.projections.registry import all_projections

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ktrdr.api.cli_follow import IntervalOption, TimeoutOption, follow, report_final
-from ktrdr.api.cli_output import (
+from ktrdr.cli.client import exits_on_api_failure
+from ktrdr.cli.follow import IntervalOption, TimeoutOption, follow, report_final
+from ktrdr.cli.output import (
     JsonOption,
     OperationIdArgument,
     UrlOption,
@@ -23,7 +24,6 @@ from ktrdr.api.cli_output import (
     say,
     when,
 )
-from ktrdr.api.client import exits_on_api_failure
 
 app = typer.Typer(
     help="Long-running operations (training, backtesting, agent research): start one, list"

@@ -19,8 +19,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from ktrdr.api import database
-from ktrdr.api.bootstrap import bootstrap, prepare_database
+from ktrdr.bootstrap import database
+from ktrdr.bootstrap.system import bootstrap, prepare_database
 from ktrdr.config import Settings, redact
 from ktrdr.domain import OperationNotFound, operation_stream
 from ktrdr.eventlog import (

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ktrdr.api.cli_output import (
+from ktrdr.cli.client import KtrdrApi, exits_on_api_failure
+from ktrdr.cli.output import (
     JsonOption,
     OperationIdArgument,
     UrlOption,
@@ -22,7 +23,6 @@ from ktrdr.api.cli_output import (
     size,
     when,
 )
-from ktrdr.api.client import KtrdrApi, exits_on_api_failure
 from ktrdr.domain import checkpoint_summary
 
 app = typer.Typer(

@@ -7,9 +7,9 @@ import asyncio
 import typer
 from rich.console import Console
 
-from ktrdr.api import database
-from ktrdr.api.bootstrap import bootstrap, prepare_database
-from ktrdr.api.errors import exits_cleanly
+from ktrdr.bootstrap import database
+from ktrdr.bootstrap.system import bootstrap, prepare_database
+from ktrdr.cli.errors import exits_cleanly
 from ktrdr.config import load_settings, redact
 
 app = typer.Typer(

@@ -28,7 +28,7 @@ from rich.console import Console
 TRAINING = {"epochs": 60, "bars": 3000, "seed": 7, "checkpoint_every_epochs": 5}
 BACKTEST = {"bars": 400_000, "seed": 5, "checkpoint_every_bars": 20_000}
 RESEARCH = {"seed": 1}
-KTRDR = [sys.executable, "-m", "ktrdr.api.cli"]
+KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
 
 
 class DemoFailed(RuntimeError):

@@ -13,8 +13,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from ktrdr.api import database
 from ktrdr.artifacts import ArtifactStore
+from ktrdr.bootstrap import database
 from ktrdr.config import Settings
 from ktrdr.eventlog import PostgresEventLog
 from ktrdr.handlers import agent_research, cleanup

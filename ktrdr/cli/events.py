@@ -17,11 +17,11 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import psycopg
 import typer
 
-from ktrdr.api import cli_events_view as view
-from ktrdr.api import debugging
-from ktrdr.api.bootstrap import bootstrap
-from ktrdr.api.cli_output import OperationIdArgument, err, out, print_json, say
-from ktrdr.api.errors import exits_cleanly
+from ktrdr.bootstrap import debugging
+from ktrdr.bootstrap.system import bootstrap
+from ktrdr.cli import events_view as view
+from ktrdr.cli.errors import exits_cleanly
+from ktrdr.cli.output import OperationIdArgument, err, out, print_json, say
 from ktrdr.config import load_settings
 from ktrdr.domain import DomainError
 from ktrdr.eventlog import EventLog, Position, RecordedEvent

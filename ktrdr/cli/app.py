@@ -9,15 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ktrdr.api import (
-    cli_checkpoints,
-    cli_db,
-    cli_events,
-    cli_operations,
-    cli_projections,
-    cli_worker,
-)
-from ktrdr.api.errors import exits_cleanly
+from ktrdr.cli import checkpoints, db, events, operations, projections, worker
+from ktrdr.cli.errors import exits_cleanly
 from ktrdr.config import SettingsError, load_settings
 
 app = typer.Typer(
@@ -26,12 +19,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(cli_operations.app, name="operations")
-app.add_typer(cli_checkpoints.app, name="checkpoints")
-app.add_typer(cli_db.app, name="db")
-app.add_typer(cli_projections.app, name="projections")
-app.add_typer(cli_events.app, name="events")
-app.command("worker")(cli_worker.worker)
+app.add_typer(operations.app, name="operations")
+app.add_typer(checkpoints.app, name="checkpoints")
+app.add_typer(db.app, name="db")
+app.add_typer(projections.app, name="projections")
+app.add_typer(events.app, name="events")
+app.command("worker")(worker.worker)
 err = Console(stderr=True)
 
 
@@ -43,9 +36,9 @@ def serve(
 ) -> None:
     """Run the REST API and processors (embedded PostgreSQL unless KTRDR_DATABASE_URL is set)."""
     from ktrdr.api.app import create_app
-    from ktrdr.api.bootstrap import prepare_database
-    from ktrdr.api.database import embedded_pgdata
     from ktrdr.api.server import serve as run_server
+    from ktrdr.bootstrap.database import embedded_pgdata
+    from ktrdr.bootstrap.system import prepare_database
 
     settings = load_settings()
     url = prepare_database(settings)
@@ -65,7 +58,7 @@ def demo(
 ) -> None:
     """Run the whole story in about a minute: kill -9 a training worker, resume it bit-exact,
     stop a backtest with SIGTERM and resume it, run an agent research — real processes."""
-    from ktrdr.api.demo import run_demo
+    from ktrdr.cli.demo import run_demo
 
     raise typer.Exit(run_demo(Console(), data_dir))
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
-from ktrdr.api.cli_output import err, print_json, say
-from ktrdr.api.client import KtrdrApi
+from ktrdr.cli.client import KtrdrApi
+from ktrdr.cli.output import err, print_json, say
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 

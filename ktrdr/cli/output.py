@@ -15,7 +15,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ktrdr.api.client import KtrdrApi, connect
+from ktrdr.cli.client import KtrdrApi, connect
 
 PIPED_WIDTH = 200
 """Rich assumes 80 columns when stdout is not a terminal, which would fold full ids."""

@@ -1,0 +1,1 @@
+"""The `ktrdr` command line: REST client, database tools, the worker and the demo."""
