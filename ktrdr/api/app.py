@@ -21,6 +21,7 @@ from ktrdr import __version__
 from ktrdr.api.deps import SystemDep, provide_system
 from ktrdr.api.problems import EXCEPTION_HANDLERS
 from ktrdr.api.routes.checkpoints import CheckpointsController
+from ktrdr.api.routes.operation_types import OperationTypesController
 from ktrdr.api.routes.operations import OperationsController
 from ktrdr.api.routes.worker_writes import WorkerWritesController
 from ktrdr.api.routes.workers import WorkersController
@@ -103,6 +104,7 @@ def create_app(
         route_handlers=[
             health,
             OperationsController,
+            OperationTypesController,
             WorkerWritesController,
             CheckpointsController,
             WorkersController,

@@ -10,7 +10,25 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
-from ktrdr.domain.errors import DomainError
+from ktrdr.domain.errors import (
+    CheckpointNotFound,
+    CheckpointNotResumable,
+    CheckpointSequenceMismatch,
+    ConflictingWrite,
+    CorruptHistory,
+    DomainError,
+    OperationAlreadyExists,
+    OperationBusy,
+    OperationFinished,
+    OperationNotCancellable,
+    OperationNotClaimable,
+    OperationNotFound,
+    OperationNotResumable,
+    StaleAttempt,
+    UnknownEventType,
+    ValidationError,
+    WorkerNotFound,
+)
 from ktrdr.eventlog import ConcurrencyError
 
 log = logging.getLogger(__name__)
@@ -22,35 +40,57 @@ CONNECTION_LOST_SQLSTATES = ("08", "57P")
 """Connection exceptions, and an operator or a crash ending the session (57P01-57P05).
 Client-side failures (cannot connect, connection closed, PoolTimeout) have no SQLSTATE."""
 
-STATUS_BY_CODE: dict[str, int] = {
-    "OPERATION_NOT_FOUND": 404,
-    "CHECKPOINT_NOT_FOUND": 404,
-    "WORKER_NOT_FOUND": 404,
-    "OPERATION_NOT_RESUMABLE": 409,
-    "OPERATION_NOT_CLAIMABLE": 409,
-    "OPERATION_NOT_CANCELLABLE": 409,
-    "OPERATION_BUSY": 409,
-    "OPERATION_ALREADY_EXISTS": 409,
-    "STALE_ATTEMPT": 409,
-    "CONCURRENT_MODIFICATION": 409,
-    "CHECKPOINT_CORRUPTED": 409,
-    "CHECKPOINT_SEQUENCE_MISMATCH": 409,
-    "CHECKPOINT_NOT_RESUMABLE": 409,
-    "CONFLICTING_WRITE": 409,
-    "OPERATION_FINISHED": 409,
-    "VALIDATION_ERROR": 422,
-    # A stored history this code cannot read: the server's fault, not the request's.
-    "UNKNOWN_EVENT_TYPE": 500,
-    "CORRUPT_HISTORY": 500,
-}
+
+def _refusal(error: type[DomainError], status: int) -> tuple[type[Exception], tuple[int, str]]:
+    return error, (status, error.code)
+
+
+ERRORS: dict[type[Exception], tuple[int, str]] = dict(
+    [
+        _refusal(ValidationError, 422),
+        _refusal(OperationNotFound, 404),
+        _refusal(CheckpointNotFound, 404),
+        _refusal(WorkerNotFound, 404),
+        _refusal(OperationNotResumable, 409),
+        _refusal(OperationNotClaimable, 409),
+        _refusal(OperationNotCancellable, 409),
+        _refusal(OperationBusy, 409),
+        _refusal(OperationAlreadyExists, 409),
+        _refusal(StaleAttempt, 409),
+        _refusal(CheckpointSequenceMismatch, 409),
+        _refusal(CheckpointNotResumable, 409),
+        _refusal(ConflictingWrite, 409),
+        _refusal(OperationFinished, 409),
+        # A stored history this code cannot read: the server's fault, not the request's.
+        _refusal(UnknownEventType, 500),
+        _refusal(CorruptHistory, 500),
+        (ConcurrencyError, (409, "CONCURRENT_MODIFICATION")),
+        # A body, path or query that does not fit the route's schema: the same refusal as
+        # params the domain refuses, so one code has one status.
+        (ValidationException, (422, "VALIDATION_ERROR")),
+    ]
+)
+"""Each error a client can meet, by exception class (a subclass takes its nearest mapped
+ancestor's entry): its HTTP status and stable ``code``. A code has exactly one status."""
 
 _HTTP_CODES = {
-    400: "VALIDATION_ERROR",
+    400: "BAD_REQUEST",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
+"""Codes of the other HTTP errors the framework raises (a route that does not exist…)."""
+
+INTERNAL_ERROR = (500, "INTERNAL_ERROR")
+
+
+def status_and_code(exc: Exception) -> tuple[int, str]:
+    """The status and code of ``exc``, from its nearest mapped class; unmapped: a 500."""
+    for cls in type(exc).__mro__:
+        if cls in ERRORS:
+            return ERRORS[cls]
+    return INTERNAL_ERROR
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response[Any]:
@@ -64,8 +104,10 @@ def _title(code: str) -> str:
 
 
 def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    status = STATUS_BY_CODE.get(exc.code, 409)
-    if exc.code == "STALE_ATTEMPT":
+    status, code = status_and_code(exc)
+    if (status, code) == INTERNAL_ERROR:
+        return internal_error(request, exc)
+    if isinstance(exc, StaleAttempt):
         counters = getattr(request.app.state, "counters", None)
         if counters is not None:
             counters["stale_attempts_refused"] += 1
@@ -73,19 +115,21 @@ def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[
     errors = getattr(exc, "errors", None)
     if errors:
         extra["errors"] = errors
-    return problem(status, exc.code, _title(exc.code), exc.detail, **extra)
+    return problem(status, code, _title(code), exc.detail, **extra)
 
 
 def concurrency_error(_: Request[Any, Any, Any], exc: ConcurrencyError) -> Response[Any]:
+    status, code = status_and_code(exc)
     return problem(
-        409,
-        "CONCURRENT_MODIFICATION",
-        "Concurrent modification",
+        status,
+        code,
+        _title(code),
         f"{exc}; another request changed it first — reload and retry",
     )
 
 
 def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    status, code = status_and_code(exc)
     errors = exc.extra if isinstance(exc.extra, list) else []
     detail = exc.detail or "the request is malformed"
     if errors:
@@ -97,7 +141,7 @@ def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Res
             )
             or detail
         )
-    return problem(400, "VALIDATION_ERROR", "Validation error", detail, errors=errors)
+    return problem(status, code, _title(code), detail, errors=errors)
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -141,4 +185,4 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Exception: internal_error,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "problem"]
+__all__ = ["ERRORS", "EXCEPTION_HANDLERS", "PROBLEM_JSON", "problem", "status_and_code"]

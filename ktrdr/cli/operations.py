@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ktrdr.cli.client import exits_on_api_failure
 from ktrdr.cli.follow import IntervalOption, TimeoutOption, follow, report_final
+from ktrdr.cli.operation_params import params
 from ktrdr.cli.output import (
     JsonOption,
     OperationIdArgument,
@@ -30,6 +31,7 @@ app = typer.Typer(
     " them, look at one, cancel it, resume it from a checkpoint, watch its progress.",
     no_args_is_help=True,
 )
+app.command("params")(params)
 
 
 def _no_constants(name: str) -> Any:
@@ -84,7 +86,8 @@ def start(
             "-p",
             metavar="KEY=VALUE",
             help="A parameter; repeat for more. VALUE is read as JSON when it parses"
-            " (5, 0.1, true, [1,2], {...}), else as text.",
+            " (5, 0.1, true, [1,2], {...}), else as text. `ktrdr operations params TYPE`"
+            " lists the params of TYPE with their defaults.",
             show_default=False,
         ),
     ] = None,

@@ -10,6 +10,7 @@ import typer
 
 from ktrdr.cli.errors import exits_cleanly
 from ktrdr.config import load_settings
+from ktrdr.workers import test_hooks
 from ktrdr.workers.api_client import ApiClient
 from ktrdr.workers.checkpointing import open_artifact_store
 from ktrdr.workers.registry import workloads_for
@@ -32,10 +33,6 @@ def worker(
         str | None,
         typer.Option(help="A stable id for this worker (default: <type>-<host>-<pid>)."),
     ] = None,
-    concurrency: Annotated[
-        int, typer.Option(min=1, max=1, help="Operations at once (1; run more workers to scale).")
-    ] = 1,
-    workload: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run a worker: register with the API, claim operations of WORKER_TYPE, run them with
     checkpoints, survive backend restarts. SIGTERM: finish the step, save a shutdown
@@ -56,7 +53,7 @@ def worker(
         config,
         api,
         open_artifact_store(settings),
-        workloads_for(worker_type.value, settings, api, workload),
+        workloads_for(worker_type.value, settings, api, test_hooks.from_environment()),
     )
     runner.install_signal_handlers()
     try:

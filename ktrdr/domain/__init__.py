@@ -112,6 +112,11 @@ from ktrdr.domain.operation_events import (
     ResumeRequested,
     RetryScheduled,
 )
+from ktrdr.domain.operation_params import (
+    PARAMS_MODELS,
+    params_schema,
+    parse_operation_params,
+)
 from ktrdr.domain.retention import superseded
 from ktrdr.domain.retry import MANUAL, RetryPolicy, retry_delay
 from ktrdr.domain.values import (
@@ -158,6 +163,7 @@ __all__ = [
     "EVENT_TYPES",
     "MANAGER_ID",
     "MANUAL",
+    "PARAMS_MODELS",
     "PROGRESS_INTERVAL",
     "SCHEMA_VERSION",
     "SCHEMA_VERSIONS",
@@ -275,6 +281,8 @@ __all__ = [
     "latest_checkpoint",
     "next_reaction",
     "operation_stream",
+    "parse_operation_params",
+    "params_schema",
     "parse_research_params",
     "research_checkpoint",
     "resumable",

@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-import pydantic
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ktrdr.domain.errors import ValidationError
+from ktrdr.domain.params.backtesting import parse_params as parse_backtest_params
+from ktrdr.domain.params.parsing import parsed
+from ktrdr.domain.params.training import parse_params as parse_training_params
 
 StrategyFamily = Literal["rsi", "ma_crossover", "model_signal"]
 
@@ -35,7 +37,13 @@ class ResearchPhase(enum.StrEnum):
 class ResearchParams(BaseModel):
     """``{"seed": n}`` alone designs, trains and backtests a small study in seconds."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+    )
 
     seed: int = Field(42, ge=0, le=2**63 - 1)
     """Picks the design, and seeds the synthetic market both children trade."""
@@ -54,6 +62,17 @@ class ResearchParams(BaseModel):
     backtesting: dict[str, Any] = Field(default_factory=dict)
     """Backtesting params that override the design's, except the strategy and model."""
 
+    @field_validator("training")
+    @classmethod
+    def _training_overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        return _checked(parse_training_params, overrides)
+
+    @field_validator("backtesting")
+    @classmethod
+    def _backtesting_overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        designed = _DESIGNED_BACKTEST_KEYS & set(overrides)
+        return overrides if designed else _checked(parse_backtest_params, overrides)
+
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if not self.strategies:
@@ -71,16 +90,20 @@ class ResearchParams(BaseModel):
         }
 
 
+def _checked(
+    parse: Callable[[Mapping[str, Any]], object], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """The overrides alone must be valid child params, so a typo is refused at create."""
+    try:
+        parse(overrides)
+    except ValidationError as error:
+        raise ValueError(error.detail) from None
+    return overrides
+
+
 def parse_research_params(params: Mapping[str, Any]) -> ResearchParams:
     """Validate raw params; ValidationError names every problem with its field."""
-    try:
-        return ResearchParams.model_validate(dict(params))
-    except pydantic.ValidationError as exc:
-        problems = exc.errors(include_url=False, include_context=False, include_input=False)
-        shown = "; ".join(
-            f"{'.'.join(map(str, p['loc'])) or 'params'}: {p['msg']}" for p in problems
-        )
-        raise ValidationError(f"invalid agent_research params: {shown}", problems) from None
+    return parsed(ResearchParams, "agent_research", params)
 
 
 @dataclass(frozen=True)

@@ -57,13 +57,31 @@ class Message(BaseModel):
 
 
 def _refused(cls: type[BaseModel], error: pydantic.ValidationError) -> ValidationError:
+    return refusal(cls.__name__, error)
+
+
+def refusal(what: str, error: pydantic.ValidationError, whole: str = "value") -> ValidationError:
+    """The one way a pydantic error becomes a domain ValidationError: ``invalid WHAT:``,
+    then each problem as ``field: message (got value)`` (``whole`` when it is about no one
+    field); ``errors`` keeps them structured."""
     problems = error.errors(include_url=False, include_context=False, include_input=False)
-    shown = "; ".join(f"{_loc(problem['loc'])}: {problem['msg']}" for problem in problems)
-    return ValidationError(f"invalid {cls.__name__}: {shown}", problems)
+    everything = error.errors(include_url=False, include_context=False)
+    shown = "; ".join(_problem(p, whole) for p in everything)
+    return ValidationError(f"invalid {what}: {shown}", problems)
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "value"
+_SHOWN_INPUT_CHARS = 80
+
+
+def _problem(problem: Any, whole: str) -> str:
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    value = problem.get("input")
+    if problem["type"] not in {"missing", "extra_forbidden"} and not isinstance(value, dict):
+        shown = repr(value)
+        if len(shown) > _SHOWN_INPUT_CHARS:
+            shown = shown[: _SHOWN_INPUT_CHARS - 1] + "…"
+        message += f" (got {shown})"
+    return f"{'.'.join(str(part) for part in problem['loc']) or whole}: {message}"
 
 
 def _canonical_uuid(value: object) -> str:

@@ -14,12 +14,11 @@ from ktrdr.domain import (
     CreateOperation,
     DeleteCheckpoints,
     OperationNotFound,
-    OperationType,
     RequestCancellation,
     ResumeOperation,
     ResumeRequested,
     RetryPolicy,
-    parse_research_params,
+    parse_operation_params,
 )
 from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.handlers.bus import CommandBus
@@ -47,8 +46,7 @@ async def create_operation(
     actor: str,
 ) -> OperationState:
     """``retry_policy``: complete (the defaults filled in), so the event records it whole."""
-    if operation_type == OperationType.AGENT_RESEARCH:
-        parse_research_params(params)  # the backend runs it, so it refuses bad params at once
+    parse_operation_params(operation_type, params)  # refused before anything is recorded
     command = CreateOperation(
         operation_id=str(uuid.uuid4()),
         at=bus.clock(),

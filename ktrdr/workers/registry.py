@@ -9,27 +9,28 @@ from ktrdr.artifacts import ArtifactFile, ArtifactStore, Manifest
 from ktrdr.config import Settings
 from ktrdr.workers.api_client import ApiClient
 from ktrdr.workers.checkpointing import open_artifact_store
+from ktrdr.workers.test_hooks import NONE, TestHooks
 from ktrdr.workers.workload import Workload
 
 
 def workloads_for(
-    worker_type: str, settings: Settings, api: ApiClient, override: str | None = None
+    worker_type: str, settings: Settings, api: ApiClient, hooks: TestHooks = NONE
 ) -> dict[str, Workload]:
-    if override == "counter":
+    if hooks.workload == "counter":
         from ktrdr.workers.counter import CounterWorkload
 
-        return {worker_type: CounterWorkload(worker_type)}
-    if override is not None:
-        raise ValueError(f"unknown workload {override!r}")
+        return {worker_type: CounterWorkload(worker_type, hooks)}
     if worker_type == "training":
         from ktrdr.workers.training import TrainingWorkload
 
-        return {"training": TrainingWorkload.from_settings(settings)}
+        return {"training": TrainingWorkload.from_settings(settings, hooks.fail_at_epoch)}
     from ktrdr.workers.backtesting import BacktestingWorkload
 
     return {
         "backtesting": BacktestingWorkload.from_settings(
-            settings, model_loader=trained_model_loader(api, open_artifact_store(settings))
+            settings,
+            model_loader=trained_model_loader(api, open_artifact_store(settings)),
+            fail_at_bar=hooks.fail_at_bar,
         )
     }
 

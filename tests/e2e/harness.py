@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from ktrdr.workers.test_hooks import ENV as TEST_HOOKS_ENV
+
 KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -101,12 +103,14 @@ class Cluster:
         worker_type: str = "training",
         workload: str | None = "counter",
         env: dict[str, str] | None = None,
+        **hooks: object,
     ) -> subprocess.Popen[bytes]:
         """Start a worker and wait until it registered; ``env`` overrides its environment
-        (``KTRDR_API_URL`` to reach the backend another way, its own timing settings)."""
+        (``KTRDR_API_URL`` to reach the backend another way, its own timing settings);
+        ``workload`` and ``hooks`` (``step_seconds``, ``fail_at_epoch``…) are its test hooks."""
         args = [*KTRDR, "worker", worker_type, "--worker-id", worker_id]
-        if workload:
-            args += ["--workload", workload]
+        hooks = {"workload": workload, **hooks} if workload else hooks
+        env = {**(env or {}), TEST_HOOKS_ENV: ",".join(f"{k}={v}" for k, v in hooks.items())}
         proc = self._spawn(args, f"worker-{worker_id}", env)
         self.workers[worker_id] = proc
         wait_until(

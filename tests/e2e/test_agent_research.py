@@ -28,9 +28,9 @@ def c(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
     yield from cluster(database_url, tmp_path)
 
 
-def with_workers(c: Cluster, *types: str) -> None:
+def with_workers(c: Cluster, *types: str, **hooks: object) -> None:
     for worker_type in types:
-        c.start_worker(f"{worker_type}-1", worker_type, workload=None)
+        c.start_worker(f"{worker_type}-1", worker_type, workload=None, **hooks)
 
 
 def children(c: Cluster, op: str) -> list[dict[str, Any]]:
@@ -198,8 +198,8 @@ def test_a_second_replica_takes_over_when_the_active_one_dies(c: Cluster) -> Non
 
 def test_a_failed_child_fails_the_research_with_its_reason_and_resumably(c: Cluster) -> None:
     c.start_server()
-    with_workers(c, "training")
-    failed = research(c, {"seed": 4, "training": {"fail_at_epoch": 1}})
+    with_workers(c, "training", fail_at_epoch=1)
+    failed = research(c, {"seed": 4})
     assert failed["status"] == "failed", c.logs()
     training = child(c, failed["operation_id"], "training")
     assert training is not None and training["status"] == "failed"

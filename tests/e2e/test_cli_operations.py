@@ -55,21 +55,19 @@ def test_start_reads_params_as_json_when_they_parse(live: LiveApi) -> None:
     created = json_of(
         ktrdr(
             live,
-            *("operations", "start", "training", "--json"),
-            *("--params-json", '{"epochs": 1, "symbol": "EURUSD"}'),
-            *("--param", "epochs=3", "--param", "lr=0.01", "--param", "shuffle=true"),
-            *("-p", "name=run 7", "-p", 'layers={"hidden": [64, 32]}', "-p", "empty="),
+            *("operations", "start", "backtesting", "--json"),
+            *("--params-json", '{"bars": 1, "seed": 5}'),
+            *("--param", "bars=300", "--param", "fee_bps=0.5"),
+            *("-p", "model_operation_id=run 7", "-p", 'strategy={"name": "rsi", "period": 9}'),
         )
     )
-    assert created["status"] == "pending" and created["operation_type"] == "training"
+    assert created["status"] == "pending" and created["operation_type"] == "backtesting"
     assert created["params"] == {
-        "epochs": 3,
-        "symbol": "EURUSD",
-        "lr": 0.01,
-        "shuffle": True,
-        "name": "run 7",
-        "layers": {"hidden": [64, 32]},
-        "empty": "",
+        "bars": 300,
+        "seed": 5,
+        "fee_bps": 0.5,
+        "model_operation_id": "run 7",
+        "strategy": {"name": "rsi", "period": 9},
     }
     assert live.get(f"/operations/{created['operation_id']}").json() == created
 
@@ -100,6 +98,42 @@ def test_start_refused_by_the_api_is_one_line_and_exit_1(live: LiveApi) -> None:
     result = ktrdr(live, "operations", "start", "dancing")
     assert result.exit_code == 1
     assert one_error_line(result).endswith("(VALIDATION_ERROR)")
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        (["-p", "epochs=abc"], "epochs"),
+        (["-p", "epochz=5"], "epochz"),
+        (["-p", "epochs=-1"], "epochs"),
+    ],
+)
+def test_params_the_type_does_not_take_are_one_line_and_create_nothing(
+    live: LiveApi, params: list[str], field: str
+) -> None:
+    result = ktrdr(live, "operations", "start", "training", *params)
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert f"invalid training params: {field}: " in line and line.endswith("(VALIDATION_ERROR)")
+    assert live.get("/operations").json()["total"] == 0
+
+
+def test_params_lists_each_field_its_type_default_and_description(live: LiveApi) -> None:
+    result = ktrdr(live, "operations", "params", "training")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    assert rows["epochs"].split()[1:4] == ["integer", "≥1", "≤100000"]
+    assert "8" in rows["epochs"].split() and "Passes over the training bars." in rows["epochs"]
+    assert "fail_at_epoch" not in result.stdout
+    strategies = ktrdr(live, "operations", "params", "backtesting").stdout
+    assert "rsi | ma_crossover | model_signal" in strategies
+    unknown = ktrdr(live, "operations", "params", "dancing")
+    assert unknown.exit_code == 2 and "dancing" in unknown.output
+
+
+def test_start_help_says_where_the_params_are_listed() -> None:
+    result = runner.invoke(cli_operations.app, ["start", "--help"], env={"COLUMNS": "200"})
+    assert "ktrdr operations params TYPE" in result.output
 
 
 def test_list_is_one_request_and_shows_checkpoints(live: LiveApi) -> None:

@@ -62,8 +62,8 @@ def test_fault_11_a_database_stall_never_counts_against_a_worker(
     c: Cluster, own_server: Any
 ) -> None:
     c.start_server()
-    c.start_worker("a")
-    op = c.start(steps=100, step_seconds=0.1, checkpoint_every=20)  # about 10 s
+    c.start_worker("a", step_seconds=0.1)
+    op = c.start(epochs=100, checkpoint_every_epochs=20)  # about 10 s
     c.wait_checkpoint(op, 1)
     with frozen(own_server):
         time.sleep(FREEZE_SECONDS)  # twice the orphan timeout

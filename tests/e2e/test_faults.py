@@ -19,7 +19,7 @@ from ktrdr.domain import ArtifactFile
 from tests.e2e.harness import Cluster, cluster, wait_until
 from tests.e2e.reply_dropper import ReplyDropper
 
-COUNTER = {"steps": 40, "step_seconds": 0.05, "checkpoint_every": 5}
+COUNTER = {"epochs": 40, "checkpoint_every_epochs": 5}  # the counter: 0.05 s a step
 
 
 @pytest.fixture
@@ -140,7 +140,11 @@ def test_fault_04_a_zombie_never_writes_into_the_newer_attempts_sets(c: Cluster)
     c.start_server()
     c.start_worker("a")
     op = c.create(
-        {"operation_type": "training", "params": {**COUNTER, "steps": 80}, "keep_checkpoints": True}
+        {
+            "operation_type": "training",
+            "params": {**COUNTER, "epochs": 80},
+            "keep_checkpoints": True,
+        }
     )
     c.wait_checkpoint(op, 2)
     c.signal("a", signal.SIGSTOP)
@@ -166,8 +170,9 @@ def test_fault_08_a_worker_adopts_the_backends_timing(c: Cluster) -> None:
     c.start_worker(
         "a",
         env={"KTRDR_ORPHAN_TIMEOUT_SECONDS": "60", "KTRDR_HEARTBEAT_INTERVAL_SECONDS": "10"},
+        step_seconds=0.1,
     )
-    op = c.start(steps=60, step_seconds=0.1, checkpoint_every=100)  # 6 s, no checkpoint
+    op = c.start(epochs=60, checkpoint_every_epochs=100)  # 6 s, no checkpoint
     done = c.wait_status(op, {"completed", "failed"}, timeout=30)
     assert done["status"] == "completed", done["error"]
     assert "heartbeat every 1.0s, as the backend asks" in (c.root / "worker-a.log").read_text()

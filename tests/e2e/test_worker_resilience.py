@@ -12,7 +12,7 @@ import pytest
 from ktrdr.artifacts import ArtifactStore
 from tests.e2e.harness import Cluster, cluster, wait_until
 
-COUNTER = {"steps": 40, "step_seconds": 0.05, "checkpoint_every": 5}
+COUNTER = {"epochs": 40, "checkpoint_every_epochs": 5}  # the counter: 0.05 s a step
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def events_by(c: Cluster, op: str, actor: str, after_version: int = 0) -> list[s
 def test_frozen_worker_is_fenced_after_another_took_over(c: Cluster) -> None:
     c.start_server()
     c.start_worker("a")
-    op = c.start(**{**COUNTER, "steps": 80})
+    op = c.start(**{**COUNTER, "epochs": 80})
     c.wait_checkpoint(op, 2)
     c.signal("a", signal.SIGSTOP)
     c.wait_status(op, "failed", timeout=c.orphan_timeout + 10)
@@ -93,7 +93,7 @@ def test_frozen_worker_is_fenced_after_another_took_over(c: Cluster) -> None:
 def test_backend_restart_does_not_fail_the_running_operation(c: Cluster) -> None:
     server = c.start_server()
     c.start_worker("a")
-    op = c.start(**{**COUNTER, "steps": 80})
+    op = c.start(**{**COUNTER, "epochs": 80})
     c.wait_checkpoint(op, 1)
     registered_before = c.get("/workers")["items"][0]["registered_at"]
     server.send_signal(signal.SIGKILL)
@@ -197,7 +197,7 @@ def test_two_backends_detect_an_orphan_once(c: Cluster) -> None:
     ]
     assert sorted(states) == ["active", "standby"]
     c.start_worker("a")
-    op = c.start(**{**COUNTER, "steps": 80})
+    op = c.start(**{**COUNTER, "epochs": 80})
     c.wait_checkpoint(op, 1)
     c.signal("a", signal.SIGKILL)
     c.wait_status(op, "failed", timeout=c.orphan_timeout + 10)
@@ -210,8 +210,8 @@ def test_two_backends_detect_an_orphan_once(c: Cluster) -> None:
 
 def test_disk_use_stays_bounded_over_many_saves(c: Cluster) -> None:
     c.start_server()
-    c.start_worker("a")
-    op = c.start(steps=120, step_seconds=0.03, checkpoint_every=3)  # ~40 checkpoints
+    c.start_worker("a", step_seconds=0.03)
+    op = c.start(epochs=120, checkpoint_every_epochs=3)  # ~40 checkpoints
     store = ArtifactStore(c.root / "artifacts")
     most = 0
     while c.operation(op)["status"] not in ("completed", "failed"):

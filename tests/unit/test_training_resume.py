@@ -36,12 +36,13 @@ class Outcome:
 
 def run(journal: Journal, resume_from: int | None = None, **options: Any) -> dict[str, Any]:
     params = {**PARAMS, **options.pop("params", {})}
+    workload = TrainingWorkload(fail_at_epoch=options.pop("fail_at_epoch", None))
     ctx = FakeContext(journal, **options)
     resume = (
         None if resume_from is None and not journal.committed else journal.resume_point(resume_from)
     )
     try:
-        return TrainingWorkload().run(params, resume, ctx)
+        return workload.run(params, resume, ctx)
     finally:
         ctx.close()
 

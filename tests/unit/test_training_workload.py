@@ -68,7 +68,7 @@ def test_a_failure_in_a_step_checkpoints_the_last_consistent_state(
     baseline: Outcome, journal: Journal
 ) -> None:
     with pytest.raises(InjectedFailure):
-        run(journal, params={"fail_at_epoch": 2})
+        run(journal, fail_at_epoch=2)
     failure = journal.latest()
     assert failure.checkpoint_type is CheckpointType.FAILURE
     assert (failure.state["epoch"], failure.state["batch"]) == (2, 0)  # the last capture
@@ -77,7 +77,7 @@ def test_a_failure_in_a_step_checkpoints_the_last_consistent_state(
 
 def test_a_failure_before_any_capture_saves_nothing(journal: Journal) -> None:
     with pytest.raises(InjectedFailure):
-        run(journal, params={"fail_at_epoch": 0})
+        run(journal, fail_at_epoch=0)
     assert journal.committed == []
 
 

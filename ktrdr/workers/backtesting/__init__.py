@@ -1,7 +1,7 @@
 """The backtesting workload (operation type ``backtesting``)."""
 
+from ktrdr.domain.params.backtesting import BacktestParams, InvalidBacktestParams
 from ktrdr.workers.backtesting.errors import CheckpointMismatch
-from ktrdr.workers.backtesting.params import BacktestParams, InvalidBacktestParams
 from ktrdr.workers.backtesting.workload import BacktestingWorkload, ModelLoader
 
 __all__ = [

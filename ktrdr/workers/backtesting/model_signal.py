@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ktrdr.domain.params.backtesting import ModelSignalParams
 from ktrdr.workers.backtesting.errors import CheckpointMismatch
-from ktrdr.workers.backtesting.params import ModelSignalParams
 from ktrdr.workers.backtesting.strategies import Side, Strategy
 from ktrdr.workers.bars import Bars
 from ktrdr.workers.features import compute_features

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ktrdr.domain.params.backtesting import MovingAverageCrossParams, RsiParams
 from ktrdr.workers.backtesting.indicators import Ema, Rsi, Sma
-from ktrdr.workers.backtesting.params import MovingAverageCrossParams, RsiParams
 
 __all__ = [
     "MovingAverageCross",

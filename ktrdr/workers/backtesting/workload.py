@@ -8,17 +8,17 @@ from typing import Any
 
 from ktrdr.config import Settings
 from ktrdr.domain import CheckpointPolicy
-from ktrdr.workers.backtesting.book import Costs
-from ktrdr.workers.backtesting.digests import bars_sha256, equity_sha256, trades_sha256
-from ktrdr.workers.backtesting.engine import Backtest
-from ktrdr.workers.backtesting.loop import drive
-from ktrdr.workers.backtesting.metrics import performance
-from ktrdr.workers.backtesting.params import (
+from ktrdr.domain.params.backtesting import (
     BacktestParams,
     MovingAverageCrossParams,
     RsiParams,
     parse_params,
 )
+from ktrdr.workers.backtesting.book import Costs
+from ktrdr.workers.backtesting.digests import bars_sha256, equity_sha256, trades_sha256
+from ktrdr.workers.backtesting.engine import Backtest
+from ktrdr.workers.backtesting.loop import drive
+from ktrdr.workers.backtesting.metrics import performance
 from ktrdr.workers.backtesting.snapshot import Origin, restore
 from ktrdr.workers.backtesting.strategies import Strategy, moving_average_cross, rsi_strategy
 from ktrdr.workers.bars import Bars, bars_from_params
@@ -45,17 +45,24 @@ class BacktestingWorkload:
         *,
         model_loader: ModelLoader | None = None,
         checkpoint_interval_seconds: float = 300.0,
+        fail_at_bar: int | None = None,
     ) -> None:
+        """``fail_at_bar``: a test hook (``ktrdr.workers.test_hooks``)."""
         self._model_loader = model_loader
         self._checkpoint_interval_seconds = checkpoint_interval_seconds
+        self._fail_at_bar = fail_at_bar
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, model_loader: ModelLoader | None = None
+        cls,
+        settings: Settings,
+        model_loader: ModelLoader | None = None,
+        fail_at_bar: int | None = None,
     ) -> BacktestingWorkload:
         return cls(
             model_loader=model_loader,
             checkpoint_interval_seconds=settings.checkpoint_time_interval_seconds,
+            fail_at_bar=fail_at_bar,
         )
 
     def run(
@@ -73,7 +80,7 @@ class BacktestingWorkload:
     def _start(self, params: BacktestParams, bars: Bars) -> Backtest:
         costs = Costs.from_bps(params.fee_bps, params.slippage_bps)
         strategy = self._strategy(params, bars)
-        return Backtest.start(bars, costs, strategy, params.initial_cash, params.fail_at_bar)
+        return Backtest.start(bars, costs, strategy, params.initial_cash, self._fail_at_bar)
 
     def _strategy(self, params: BacktestParams, bars: Bars) -> Strategy:
         spec = params.strategy

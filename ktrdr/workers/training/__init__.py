@@ -1,7 +1,7 @@
 """The training workload (torch): an MLP learning the next bar's direction from bar features."""
 
+from ktrdr.domain.params.training import TrainingParams, parse_params
 from ktrdr.workers.training.inference import Predictor, load_predictor
-from ktrdr.workers.training.params import TrainingParams, parse_params
 from ktrdr.workers.training.snapshot import CheckpointIncompatible
 from ktrdr.workers.training.workload import TrainingWorkload
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ktrdr.domain.params.training import TrainingParams
 from ktrdr.workers.bars import bars_from_params
 from ktrdr.workers.features import FEATURE_NAMES, feature_matrix
-from ktrdr.workers.training.params import TrainingParams
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ktrdr.domain.params.training import TrainingParams
 from ktrdr.workers.training.data import Dataset
 from ktrdr.workers.training.model import DirectionClassifier, ModelConfig
-from ktrdr.workers.training.params import TrainingParams
 
 
 class InjectedFailure(RuntimeError):
@@ -57,8 +57,11 @@ class Record:
 
 
 class Trainer:
-    def __init__(self, params: TrainingParams, dataset: Dataset) -> None:
+    def __init__(
+        self, params: TrainingParams, dataset: Dataset, fail_at_epoch: int | None = None
+    ) -> None:
         self.params = params
+        self.fail_at_epoch = fail_at_epoch
         self.data = dataset
         self.config = ModelConfig(
             input_size=dataset.train_x.shape[1],
@@ -107,7 +110,7 @@ class Trainer:
         logits = self.model(features)
         loss = self._loss(logits, labels)
         loss.backward()
-        if self.params.fail_at_epoch == self.position.epoch:
+        if self.fail_at_epoch == self.position.epoch:
             raise InjectedFailure(f"fail_at_epoch={self.position.epoch} (test hook)")
         self.optimizer.step()
         self.running.loss_sum += loss.item() * len(index)

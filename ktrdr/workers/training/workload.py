@@ -18,10 +18,10 @@ import torch
 
 from ktrdr.config import Settings
 from ktrdr.domain import CheckpointPolicy
+from ktrdr.domain.params.training import TrainingParams, parse_params
 from ktrdr.workers.json_floats import json_safe_object
 from ktrdr.workers.training.data import load_dataset
 from ktrdr.workers.training.model import weights_sha256
-from ktrdr.workers.training.params import TrainingParams, parse_params
 from ktrdr.workers.training.snapshot import BEST_MODEL, MODEL, capture, restore
 from ktrdr.workers.training.staging import StagingPool
 from ktrdr.workers.training.trainer import Trainer
@@ -40,17 +40,26 @@ class TrainingWorkload:
     operation_type = "training"
 
     def __init__(
-        self, *, checkpoint_every_epochs: int = 10, checkpoint_interval_seconds: float = 300.0
+        self,
+        *,
+        checkpoint_every_epochs: int = 10,
+        checkpoint_interval_seconds: float = 300.0,
+        fail_at_epoch: int | None = None,
     ) -> None:
-        """The checkpoint cadence used when an operation's params do not set one."""
+        """The checkpoint cadence used when an operation's params do not set one;
+        ``fail_at_epoch``: a test hook (``ktrdr.workers.test_hooks``)."""
         self.checkpoint_every_epochs = checkpoint_every_epochs
         self.checkpoint_interval_seconds = checkpoint_interval_seconds
+        self.fail_at_epoch = fail_at_epoch
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TrainingWorkload:
+    def from_settings(
+        cls, settings: Settings, fail_at_epoch: int | None = None
+    ) -> TrainingWorkload:
         return cls(
             checkpoint_every_epochs=settings.checkpoint_epoch_interval,
             checkpoint_interval_seconds=settings.checkpoint_time_interval_seconds,
+            fail_at_epoch=fail_at_epoch,
         )
 
     def run(
@@ -65,7 +74,7 @@ class TrainingWorkload:
             dataset = load_dataset(parsed)
             if resume is None:
                 _seed_everything(parsed.seed)  # before the model's initial weights are drawn
-            trainer = Trainer(parsed, dataset)
+            trainer = Trainer(parsed, dataset, self.fail_at_epoch)
             if resume is not None:
                 restore(trainer, resume)
             return _TrainingRun(parsed, trainer, ctx, policy, resumed=resume is not None).execute()

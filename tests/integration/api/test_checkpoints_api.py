@@ -111,7 +111,7 @@ async def test_unknown_operation_errors(client: Client) -> None:
     assert_problem(await client.get(f"{API}/checkpoints/nope"), 422, "VALIDATION_ERROR")
     assert_problem(
         await client.post(f"{API}/checkpoints/cleanup", params={"max_age_days": 0}),
-        400,
+        422,
         "VALIDATION_ERROR",
     )
 

@@ -189,25 +189,19 @@ async def test_events_of_an_operation(client: Client, system: System) -> None:
     ("method", "path", "kwargs", "status"),
     [
         ("post", "/operations", {"json": {"operation_type": "dancing"}}, 422),
-        ("post", "/operations", {"json": {"operation_type": 7}}, 400),
-        ("post", "/operations", {"json": {"operation_type": "training", "params": []}}, 400),
-        ("post", "/operations", {"json": {"operation_type": "training", "nope": 1}}, 400),
-        (
-            "post",
-            "/operations",
-            {"content": b"{not json", "headers": {"content-type": "application/json"}},
-            400,
-        ),
+        ("post", "/operations", {"json": {"operation_type": 7}}, 422),
+        ("post", "/operations", {"json": {"operation_type": "training", "params": []}}, 422),
+        ("post", "/operations", {"json": {"operation_type": "training", "nope": 1}}, 422),
         ("get", "/operations/not-a-uuid", {}, 422),
         ("post", "/operations/not-a-uuid/cancel", {}, 422),
-        ("get", "/operations", {"params": {"status": "sleeping"}}, 400),
-        ("get", "/operations", {"params": {"limit": "0"}}, 400),
-        ("get", "/operations", {"params": {"limit": "many"}}, 400),
+        ("get", "/operations", {"params": {"status": "sleeping"}}, 422),
+        ("get", "/operations", {"params": {"limit": "0"}}, 422),
+        ("get", "/operations", {"params": {"limit": "many"}}, 422),
         (
             "post",
             "/operations/00000000-0000-4000-8000-000000000000/resume",
             {"json": {"checkpoint_sequence": 0}},
-            400,
+            422,
         ),
     ],
 )
@@ -216,6 +210,15 @@ async def test_bad_input_is_a_validation_error_never_a_500(
 ) -> None:
     response = await getattr(client, method)(API + path, **kwargs)
     assert_problem(response, status, "VALIDATION_ERROR")
+
+
+async def test_a_body_that_is_not_json_is_a_bad_request(client: Client) -> None:
+    response = await client.post(
+        f"{API}/operations",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert "JSON is malformed" in assert_problem(response, 400, "BAD_REQUEST")["detail"]
 
 
 async def test_oversized_body_is_refused(client: Client) -> None:

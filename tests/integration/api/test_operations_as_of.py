@@ -60,7 +60,7 @@ async def test_earlier_versions_show_earlier_states(client: Client, operation_id
 async def test_a_version_below_one_is_a_validation_error(
     client: Client, operation_id: str, version: int
 ) -> None:
-    assert_problem(await as_of(client, operation_id, version), 400, "VALIDATION_ERROR")
+    assert_problem(await as_of(client, operation_id, version), 422, "VALIDATION_ERROR")
 
 
 async def test_a_version_beyond_the_stream_is_a_validation_error(
@@ -70,7 +70,7 @@ async def test_a_version_beyond_the_stream_is_a_validation_error(
     assert body["detail"] == (
         f"version 12 is not in the stream of operation {operation_id}, which has versions 1 to 11"
     )
-    assert_problem(await as_of(client, operation_id, "seven"), 400, "VALIDATION_ERROR")
+    assert_problem(await as_of(client, operation_id, "seven"), 422, "VALIDATION_ERROR")
 
 
 async def test_an_unknown_operation_is_not_found(client: Client) -> None:

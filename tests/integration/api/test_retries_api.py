@@ -65,7 +65,7 @@ async def test_a_policy_is_shown_whole_with_the_settings_defaults(client: Client
     unknown = await client.post(
         f"{API}/operations", json={"operation_type": "training", "retry_policy": {"tries": 2}}
     )
-    assert_problem(unknown, 400, "VALIDATION_ERROR")
+    assert_problem(unknown, 422, "VALIDATION_ERROR")
 
 
 async def test_an_orphaned_run_is_retried_from_its_newest_checkpoint(

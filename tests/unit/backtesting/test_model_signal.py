@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ktrdr.domain.params.backtesting import ModelSignalParams
 from ktrdr.workers.backtesting import BacktestingWorkload, CheckpointMismatch
 from ktrdr.workers.backtesting.model_signal import signals_from_probabilities
-from ktrdr.workers.backtesting.params import ModelSignalParams
 from ktrdr.workers.bars import synthetic_bars
 from ktrdr.workers.features import compute_features
 from ktrdr.workers.training.inference import load_predictor

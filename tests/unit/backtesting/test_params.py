@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from ktrdr.workers.backtesting import BacktestingWorkload, InvalidBacktestParams
-from ktrdr.workers.backtesting.params import (
+from ktrdr.domain.params.backtesting import (
     STRATEGY_NAMES,
     ModelSignalParams,
     MovingAverageCrossParams,
     RsiParams,
     parse_params,
 )
+from ktrdr.workers.backtesting import BacktestingWorkload, InvalidBacktestParams
 from tests.unit.backtesting.fakes import FakeContext
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ktrdr.workers.backtesting import BacktestingWorkload
 from ktrdr.workers.backtesting.engine import InjectedFailure
 from ktrdr.workers.workload import CheckpointType, StopReason
 from tests.unit.backtesting.runs import Runner
@@ -112,7 +113,7 @@ def test_failure_checkpoint_holds_the_last_complete_bar(runner: Runner, strategy
     ctx = runner.context()
 
     with pytest.raises(InjectedFailure):
-        runner.workload.run(params_for(strategy, fail_at_bar=410), None, ctx)
+        BacktestingWorkload(fail_at_bar=410).run(params, None, ctx)
     failure = ctx.last
     resumed, _ = runner.to_end(params, failure.resume_point())
 
@@ -127,7 +128,7 @@ def test_failure_after_a_resume_checkpoints_at_its_absolute_bar(runner: Runner) 
     ctx = runner.context()
 
     with pytest.raises(InjectedFailure):
-        runner.workload.run(params_for("rsi", fail_at_bar=250), stopped.resume_point(), ctx)
+        BacktestingWorkload(fail_at_bar=250).run(params, stopped.resume_point(), ctx)
 
     assert ctx.last.state["bar_index"] == 250
 

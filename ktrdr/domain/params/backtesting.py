@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
 
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ktrdr.domain import ValidationError
+from ktrdr.domain.errors import ValidationError
+from ktrdr.domain.params.parsing import parsed
 
 __all__ = [
     "BacktestParams",
@@ -28,7 +28,13 @@ class InvalidBacktestParams(ValidationError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+    )
 
 
 class RsiParams(_Frozen):
@@ -89,28 +95,35 @@ StrategyParams = Annotated[
 ]
 
 
-# Only say when to checkpoint or where to fail (a test hook): a resume may change them.
-_CADENCE_FIELDS = ("checkpoint_every_bars", "checkpoint_interval_seconds", "fail_at_bar")
+# Only say when to checkpoint: a resume may change them.
+_CADENCE_FIELDS = ("checkpoint_every_bars", "checkpoint_interval_seconds")
 
 STRATEGY_NAMES = ("rsi", "ma_crossover", "model_signal")
 
 
 class DataParams(_Frozen):
     csv_path: str = Field(min_length=1)
+    """A CSV with timestamp, open, high, low, close, volume columns."""
 
 
 class BacktestParams(_Frozen):
-    bars: int | None = Field(None, ge=1, description="bar count (CSV: the first rows only)")
+    bars: int | None = Field(None, ge=1)
+    """Bar count (synthetic: 2000 when unset; CSV: the first rows only)."""
     seed: int = 42
+    """Seeds the synthetic bars."""
     data: DataParams | None = None
+    """Bars from a CSV (``{"csv_path": ...}``) instead of synthetic ones."""
     strategy: StrategyParams = Field(default_factory=RsiParams)
+    """``rsi``, ``ma_crossover`` or ``model_signal``: a name, or an object with its settings."""
     initial_cash: float = Field(100_000.0, gt=0)
     fee_bps: float = Field(1.0, ge=0, le=1_000)
+    """Fee per trade, in basis points of its value."""
     slippage_bps: float = Field(1.0, ge=0, le=1_000)
     checkpoint_every_bars: int = Field(10_000, ge=1)
     checkpoint_interval_seconds: float | None = Field(None, gt=0)
+    """… or every T seconds, whichever first (default: KTRDR_CHECKPOINT_TIME_INTERVAL_SECONDS)."""
     model_operation_id: str | None = Field(None, min_length=1)
-    fail_at_bar: int | None = Field(None, ge=0, description="test hook: raise at this bar")
+    """A completed training operation whose model the ``model_signal`` strategy trades."""
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -140,20 +153,5 @@ class BacktestParams(_Frozen):
 
 
 def parse_params(params: Mapping[str, Any]) -> BacktestParams:
-    try:
-        return BacktestParams.model_validate(params)
-    except pydantic.ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise InvalidBacktestParams(_describe(exc), errors) from None
-
-
-def _describe(exc: pydantic.ValidationError) -> str:
-    problems = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "params"
-        message = error["msg"].removeprefix("Value error, ")
-        shown = error["type"] not in {"missing", "extra_forbidden"}
-        if shown and not isinstance(error["input"], Mapping):
-            message += f" (got {error['input']!r})"
-        problems.append(f"{where}: {message}")
-    return "invalid backtesting params: " + "; ".join(problems)
+    """Validate raw operation params; the refusal lists every problem with its field."""
+    return parsed(BacktestParams, "backtesting", params, InvalidBacktestParams)

@@ -7,20 +7,23 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from ktrdr.domain import ValidationError
+from ktrdr.domain.params.parsing import parsed
 
-# Fields that only say when to checkpoint or how to test; they never change the
-# trajectory of the run, so a resume may use other values for them.
-_CADENCE_FIELDS = frozenset(
-    {"checkpoint_every_epochs", "checkpoint_interval_seconds", "fail_at_epoch"}
-)
+# Fields that only say when to checkpoint; they never change the trajectory of the
+# run, so a resume may use other values for them.
+_CADENCE_FIELDS = frozenset({"checkpoint_every_epochs", "checkpoint_interval_seconds"})
 
 
 class DataSource(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+    )
 
     csv_path: str = Field(min_length=1)
     """A CSV with timestamp, open, high, low, close, volume columns (see bars.load_csv_bars)."""
@@ -29,26 +32,38 @@ class DataSource(BaseModel):
 class TrainingParams(BaseModel):
     """Defaults train a small model on synthetic bars in a few seconds on two CPU cores."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+    )
 
     epochs: int = Field(8, ge=1, le=100_000)
+    """Passes over the training bars."""
     seed: int = Field(42, ge=0, le=2**63 - 1)
+    """Seeds the synthetic bars, the initial weights and the data order."""
     bars: int = Field(2000, ge=200, le=10_000_000)
     """Synthetic bars to generate, or the first ``bars`` rows of the CSV."""
     data: DataSource | None = None
+    """Bars from a CSV (``{"csv_path": ...}``) instead of synthetic ones."""
     hidden_size: int = Field(32, ge=1, le=16_384)
+    """Units per hidden layer."""
     hidden_layers: int = Field(2, ge=1, le=16)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     batch_size: int = Field(64, ge=1, le=1_000_000)
     learning_rate: float = Field(3e-3, gt=0.0, le=10.0)
+    """AdamW's learning rate, annealed (cosine) over the epochs."""
     weight_decay: float = Field(1e-2, ge=0.0, le=10.0)
     validation_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+    """The newest bars held out for validation."""
     threads: int = Field(1, ge=1, le=256)
     """torch intra-op threads, fixed for the run: bit-exact resume needs the same value."""
     checkpoint_every_epochs: int | None = Field(None, ge=1)
+    """Checkpoint every N epochs (default: the worker's KTRDR_CHECKPOINT_EPOCH_INTERVAL)."""
     checkpoint_interval_seconds: float | None = Field(None, gt=0.0, allow_inf_nan=False)
-    fail_at_epoch: int | None = Field(None, ge=0)
-    """Test hook: raise inside the training step of the first batch of this epoch."""
+    """… or every T seconds, whichever first (default: KTRDR_CHECKPOINT_TIME_INTERVAL_SECONDS)."""
 
     def bars_params(self) -> dict[str, Any]:
         """The params bars.bars_from_params understands."""
@@ -63,16 +78,4 @@ class TrainingParams(BaseModel):
 
 def parse_params(params: Mapping[str, Any]) -> TrainingParams:
     """Validate raw operation params; ValidationError lists every problem with its field."""
-    try:
-        return TrainingParams.model_validate(dict(params))
-    except pydantic.ValidationError as exc:
-        problems = exc.errors(include_url=False, include_context=False)
-        shown = "; ".join(
-            f"{_where(p['loc'])}: {p['msg']} (got {p.get('input')!r})" for p in problems
-        )
-        stored = [{k: v for k, v in p.items() if k != "input"} for p in problems]
-        raise ValidationError(f"invalid training params: {shown}", stored) from None
-
-
-def _where(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "params"
+    return parsed(TrainingParams, "training", params)
