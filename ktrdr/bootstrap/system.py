@@ -45,7 +45,6 @@ class System:
     work: WorkBoard
     runners: list[CatchUpRunner] = field(default_factory=list)
     processors: list[SingletonProcessor] = field(default_factory=list)
-    orphans: OrphanDetector | None = None
 
     def processor_states(self) -> dict[str, str]:
         states = {r.projection.name: "active" if r.active else "standby" for r in self.runners}
@@ -183,7 +182,7 @@ async def processors(system: System, *, poll_interval: float = 1.0) -> AsyncIter
         for p in catch_up_projections()
     ]
     check_every = orphan_check_seconds(settings)
-    system.orphans = OrphanDetector(
+    orphans = OrphanDetector(
         system.bus,
         system.pool,
         timeout_seconds=settings.orphan_timeout_seconds,
@@ -212,7 +211,7 @@ async def processors(system: System, *, poll_interval: float = 1.0) -> AsyncIter
 
     system.processors = [
         SingletonProcessor(
-            "orphan_detector", system.database_url, system.orphans.tick, interval=check_every
+            "orphan_detector", system.database_url, orphans.tick, interval=check_every
         ),
         SingletonProcessor(
             "completion_cleanup", system.database_url, completion.tick, interval=poll_interval

@@ -29,14 +29,6 @@ class States(abc.ABC):
         return fold_worker(map(worker_event, events))
 
 
-class StreamStates(States):
-    """Folds the whole stream: works on any event log (the in-memory twin included)."""
-
-    async def operation(self, operation_id: str) -> OperationState | None:
-        events = await self.event_log.read_stream(operation_stream(operation_id))
-        return fold(map(domain_event, events))
-
-
 _SNAPSHOT = "SELECT state FROM operations WHERE operation_id = %(id)s"
 
 

@@ -10,9 +10,6 @@ from psycopg import sql
 TRY_LOCK: LiteralString = (
     "SELECT pg_try_advisory_lock(hashtextextended('ktrdr.projection.' || %(name)s, 0))"
 )
-UNLOCK: LiteralString = (
-    "SELECT pg_advisory_unlock(hashtextextended('ktrdr.projection.' || %(name)s, 0))"
-)
 
 ENSURE_POSITION: LiteralString = (
     "INSERT INTO projection_positions (name) VALUES (%(name)s) ON CONFLICT (name) DO NOTHING"

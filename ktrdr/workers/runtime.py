@@ -73,7 +73,6 @@ class Worker:
         # has started (the backend releases an acknowledged attempt a report leaves out).
         self._reporting = threading.Lock()
         self._heartbeat_interval = config.heartbeat_interval
-        self.completed = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -276,7 +275,6 @@ class Worker:
         writer.flush()
         ctx.flush_metrics()
         run.send("complete", result=result)
-        self.completed += 1
 
     def _resume_point(self, run: OperationRun) -> ResumePoint | None:
         claim = run.claim
