@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ktrdr.domain import ValidationError
+from ktrdr.domain import ValidationError, canonical_uuid
 
 Status = Literal["pending", "resuming", "running", "completed", "failed", "cancelled"]
 OperationTypeName = Literal["training", "backtesting", "agent_research"]
@@ -45,7 +45,7 @@ class ResumeRequest(Body):
 def operation_id(raw: str) -> str:
     """The canonical form of an operation id from a URL, or a VALIDATION_ERROR."""
     try:
-        return str(uuid.UUID(raw))
+        return canonical_uuid(raw)
     except ValueError:
         raise ValidationError(
             f"malformed operation id {raw[:80]!r}: expected a UUID such as"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 from ktrdr.artifacts.errors import UnsafeArtifactPath
 from ktrdr.artifacts.manifest import MANIFEST_NAME
+from ktrdr.domain import canonical_uuid
 
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _SET_NAME = re.compile(r"^([1-9][0-9]*)(?:-a([1-9][0-9]*))?$")
@@ -16,8 +16,8 @@ _SET_NAME = re.compile(r"^([1-9][0-9]*)(?:-a([1-9][0-9]*))?$")
 def check_operation_id(operation_id: str) -> str:
     """Only a canonical UUID string (lowercase, hyphenated) names an operation folder."""
     try:
-        canonical = str(uuid.UUID(operation_id))
-    except (TypeError, ValueError, AttributeError):
+        canonical = canonical_uuid(operation_id)
+    except ValueError:
         canonical = None
     if canonical != operation_id:
         raise UnsafeArtifactPath(f"operation id must be a canonical UUID, got {operation_id!r}")

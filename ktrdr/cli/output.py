@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ktrdr.cli.client import KtrdrApi, connect
+from ktrdr.domain import canonical_uuid
 
 PIPED_WIDTH = 200
 """Rich assumes 80 columns when stdout is not a terminal, which would fold full ids."""
@@ -36,7 +36,7 @@ JsonOption = Annotated[
 
 def _operation_id(raw: str) -> str:
     try:
-        return str(uuid.UUID(raw))
+        return canonical_uuid(raw)
     except ValueError:
         raise typer.BadParameter(f"{raw!r} is not an operation id (a UUID)") from None
 

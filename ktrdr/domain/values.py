@@ -84,7 +84,8 @@ def _problem(problem: Any, whole: str) -> str:
     return f"{'.'.join(str(part) for part in problem['loc']) or whole}: {message}"
 
 
-def _canonical_uuid(value: object) -> str:
+def canonical_uuid(value: object) -> str:
+    """The one spelling of an id: lowercase and hyphenated; ValueError if it is no UUID."""
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str):
@@ -120,7 +121,7 @@ def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-OperationId = Annotated[str, BeforeValidator(_canonical_uuid)]
+OperationId = Annotated[str, BeforeValidator(canonical_uuid)]
 """A UUID in canonical text form (lower case, hyphenated)."""
 
 _WORKER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
@@ -169,7 +170,7 @@ def json_size(value: Any) -> int:
 
 
 def operation_stream(operation_id: str | uuid.UUID) -> str:
-    return f"operation-{_checked(_canonical_uuid, operation_id, 'operation id')}"
+    return f"operation-{_checked(canonical_uuid, operation_id, 'operation id')}"
 
 
 def worker_stream(worker_id: str) -> str:

@@ -43,8 +43,9 @@ from ktrdr.domain.operation import OperationState
 from ktrdr.eventlog import ConcurrencyError, EventLog, Position, RecordedEvent
 from ktrdr.handlers.bus import CommandBus
 from ktrdr.handlers.liveness import keep_alive
-from ktrdr.projections import queries, views
+from ktrdr.projections import views
 from ktrdr.projections.operations import OPERATION_PREFIX
+from ktrdr.projections.positions import read_position, store_position
 
 log = logging.getLogger(__name__)
 
@@ -220,15 +221,8 @@ class AgentResearchManager:
 
     async def _stored_position(self) -> Position:
         async with self._pool.connection() as conn:
-            await conn.execute(queries.ENSURE_POSITION, {"name": NAME})
-            cur = await conn.execute(queries.GET_POSITION, {"name": NAME})
-            row = await cur.fetchone()
-        assert row is not None
-        return Position(int(row[0]), row[1])
+            return await read_position(conn, NAME, create=True)
 
     async def _store(self, position: Position) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute(
-                queries.SET_POSITION,
-                {"name": NAME, "tx": str(position.transaction_id), "pos": position.global_position},
-            )
+            await store_position(conn, NAME, position)

@@ -14,7 +14,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr.eventlog import EventLog, Position, RecordedEvent
-from ktrdr.projections import queries
+from ktrdr.projections.positions import read_position, store_position
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +49,8 @@ class Reactor:
 
     async def _position(self) -> Position:
         async with self._pool.connection() as conn:
-            await conn.execute(queries.ENSURE_POSITION, {"name": self.name})
-            cur = await conn.execute(queries.GET_POSITION, {"name": self.name})
-            row = await cur.fetchone()
-        assert row is not None
-        return Position(int(row[0]), row[1])
+            return await read_position(conn, self.name, create=True)
 
     async def _store(self, position: Position) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute(
-                queries.SET_POSITION,
-                {
-                    "name": self.name,
-                    "tx": str(position.transaction_id),
-                    "pos": position.global_position,
-                },
-            )
+            await store_position(conn, self.name, position)

@@ -13,6 +13,7 @@ from ktrdr.eventlog import queries as log_queries
 from ktrdr.eventlog.postgres import row_to_event
 from ktrdr.projections import queries
 from ktrdr.projections.base import Mode, Projection, Tables
+from ktrdr.projections.positions import read_position, store_position
 from ktrdr.projections.timeline import render
 
 REPLAY_BATCH = 5000
@@ -63,13 +64,6 @@ async def _replay(
         after = events[-1].position
 
 
-async def _position(conn: AsyncConnection[Any], projection: Projection, *, lock: bool) -> Position:
-    query = queries.LOCK_POSITION if lock else queries.GET_POSITION
-    cur = await conn.execute(query, {"name": projection.name})
-    row = await cur.fetchone()
-    return Position(int(row[0]), row[1]) if row else START
-
-
 async def _shadow(conn: AsyncConnection[Any], projection: Projection) -> Tables:
     tables = {}
     for name in projection.tables:
@@ -98,7 +92,7 @@ async def rebuild(conn: AsyncConnection[Any], projections: Sequence[Projection])
                 await conn.execute(queries.LOCK_TABLE.format(table=sql.Identifier(name)))
             until = _LAST
             if projection.mode is Mode.CATCH_UP:
-                await _position(conn, projection, lock=True)
+                await read_position(conn, projection.name, lock=True)
                 until = safe
             shadow = await _shadow(conn, projection)
             report.events_replayed[projection.name] = await _replay(conn, projection, shadow, until)
@@ -107,14 +101,7 @@ async def rebuild(conn: AsyncConnection[Any], projections: Sequence[Projection])
                 await conn.execute(queries.TRUNCATE.format(table=live))
                 await conn.execute(queries.COPY_BACK.format(live=live, shadow=table))
             if projection.mode is Mode.CATCH_UP:
-                await conn.execute(
-                    queries.SET_POSITION,
-                    {
-                        "name": projection.name,
-                        "tx": str(until.transaction_id),
-                        "pos": until.global_position,
-                    },
-                )
+                await store_position(conn, projection.name, until)
     return report
 
 
@@ -190,7 +177,7 @@ async def verify(
             for projection in projections:
                 until = _LAST
                 if projection.mode is Mode.CATCH_UP:
-                    until = await _position(conn, projection, lock=False)
+                    until = await read_position(conn, projection.name)
                 shadow = await _shadow(conn, projection)
                 report.events_replayed[projection.name] = await _replay(
                     conn, projection, shadow, until

@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 
-from ktrdr.eventlog import Position
 from ktrdr.eventlog.postgres import Waker, read_all_on
 from ktrdr.projections import queries
 from ktrdr.projections.base import Projection, live_tables
+from ktrdr.projections.positions import advance_position, read_position
 
 log = logging.getLogger(__name__)
 
@@ -98,26 +98,12 @@ class CatchUpRunner:
         """Apply one batch; returns how many events it applied."""
         name = self.projection.name
         async with conn.transaction():
-            cur = await conn.execute(queries.GET_POSITION, {"name": name})
-            row = await cur.fetchone()
-            assert row is not None, f"no position row for projection {name}"
-            position = Position(int(row[0]), row[1])
+            position = await read_position(conn, name)
             events = await read_all_on(conn, position, self._batch_size)
             if not events:
                 return 0
             await self.projection.apply(conn, events, self._tables)
-            new = events[-1].position
-            cur = await conn.execute(
-                queries.ADVANCE_POSITION,
-                {
-                    "name": name,
-                    "tx": str(new.transaction_id),
-                    "pos": new.global_position,
-                    "old_tx": str(position.transaction_id),
-                    "old_pos": position.global_position,
-                },
-            )
-            if cur.rowcount != 1:
+            if not await advance_position(conn, name, position, events[-1].position):
                 raise PositionMoved(name)
             await self._before_commit(len(events))
         return len(events)
