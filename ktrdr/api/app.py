@@ -14,6 +14,8 @@ from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
+from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from psycopg_pool import AsyncConnectionPool
 
@@ -33,6 +35,9 @@ from ktrdr.handlers.bus import Clock
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Checkpoint states (histories, trade logs) are posted as JSON; weights go to artifacts."""
 
+
+OPENAPI_ASSETS = Path(__file__).parent / "static" / "openapi"
+OPENAPI_ASSETS_PATH = "/static/openapi"
 
 HEALTH_TIMEOUT_SECONDS = 1.5
 """The database check's budget: health answers within it even when a server hangs."""
@@ -111,10 +116,30 @@ def create_app(
         ],
         dependencies={"system": Provide(provide_system, sync_to_thread=False)},
     )
+    assets = create_static_files_router(
+        path=OPENAPI_ASSETS_PATH,
+        directories=[OPENAPI_ASSETS],
+        include_in_schema=False,
+        send_as_attachment=False,
+    )
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, assets],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title="ktrdr", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="ktrdr",
+            version=__version__,
+            path="/schema",
+            render_plugins=[
+                # Served from the package: the docs page must work with no network.
+                RedocRenderPlugin(
+                    path=["/", "/redoc"],
+                    js_url=f"{OPENAPI_ASSETS_PATH}/redoc.standalone.js",
+                    google_fonts=False,
+                    favicon="",
+                ),
+                JsonRenderPlugin(),
+            ],
+        ),
     )
