@@ -9,9 +9,9 @@ refusal on the newer state.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ktrdr.domain import (
     ClaimReleased,
@@ -37,6 +37,15 @@ Clock = Callable[[], datetime]
 AnnounceWork = Callable[[str], None]
 """Told the type of an operation that just became claimable, once its append committed."""
 _CLAIMABLE = (OperationCreated, ResumeRequested, ClaimReleased)
+
+
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+S = TypeVar("S", bound=_Versioned)
+E = TypeVar("E", OperationEvent, WorkerEvent)
 
 
 def utc_now() -> datetime:
@@ -102,58 +111,71 @@ class CommandBus:
         With ``idempotency_key`` the events get ids derived from it, so a retried
         command (a processor replaying an event) appends nothing twice.
         """
+        operation_id = command.operation_id
+        after, events = await self._decide_and_append(
+            operation_stream(operation_id),
+            lambda: self.states.operation(operation_id),
+            lambda state: decide(state, command),
+            fold,
+            actor=actor,
+            correlation_id=correlation_id or operation_id,
+            causation_id=causation_id,
+            idempotency_key=idempotency_key,
+        )
+        if after is not None and any(isinstance(e, _CLAIMABLE) for e in events):
+            self._announce_work(str(after.operation_type))
+        return after, events
+
+    async def worker(
+        self, command: WorkerCommand, *, actor: str, causation_id: str | None = None
+    ) -> tuple[WorkerState | None, list[WorkerEvent]]:
+        return await self._decide_and_append(
+            worker_stream(command.worker_id),
+            lambda: self.states.worker(command.worker_id),
+            lambda state: decide_worker(state, command),
+            fold_worker,
+            actor=actor,
+            correlation_id=None,
+            causation_id=causation_id,
+        )
+
+    async def _decide_and_append(
+        self,
+        stream: str,
+        load: Callable[[], Awaitable[S | None]],
+        decide_on: Callable[[S | None], list[E]],
+        fold_on: Callable[[list[E], S | None], S | None],
+        *,
+        actor: str,
+        correlation_id: str | None,
+        causation_id: str | None,
+        idempotency_key: uuid.UUID | None = None,
+    ) -> tuple[S | None, list[E]]:
+        """One command on one stream: load, decide, append at the version it decided on; a
+        concurrent write is retried on fresh state, a repeat (same derived ids) adds nothing."""
         conflict: ConcurrencyError | None = None
         for _ in range(RETRIES):
-            state = await self.states.operation(command.operation_id)
-            events = decide(state, command)
+            state = await load()
+            events = decide_on(state)
             if not events:
                 return state, []
-            ids = _derived_ids(idempotency_key, len(events))
             batch = new_events(
                 events,
                 actor=actor,
-                correlation_id=correlation_id or command.operation_id,
+                correlation_id=correlation_id,
                 causation_id=causation_id,
-                event_ids=ids,
+                event_ids=_derived_ids(idempotency_key, len(events)),
             )
             try:
                 result = await self.event_log.append(
-                    operation_stream(command.operation_id),
-                    batch,
-                    _expected(state.version if state else None),
+                    stream, batch, _expected(state.version if state else None)
                 )
             except ConcurrencyError as exc:
                 conflict = exc
                 continue
             if result.duplicate:
-                return await self.states.operation(command.operation_id), []
-            after = fold(events, state)
-            if after is not None and any(isinstance(e, _CLAIMABLE) for e in events):
-                self._announce_work(str(after.operation_type))
-            return after, events
-        assert conflict is not None
-        raise conflict
-
-    async def worker(
-        self, command: WorkerCommand, *, actor: str, causation_id: str | None = None
-    ) -> tuple[WorkerState | None, list[WorkerEvent]]:
-        conflict: ConcurrencyError | None = None
-        for _ in range(RETRIES):
-            state = await self.states.worker(command.worker_id)
-            events = decide_worker(state, command)
-            if not events:
-                return state, []
-            batch = new_events(events, actor=actor, correlation_id=None, causation_id=causation_id)
-            try:
-                await self.event_log.append(
-                    worker_stream(command.worker_id),
-                    batch,
-                    _expected(state.version if state else None),
-                )
-            except ConcurrencyError as exc:
-                conflict = exc
-                continue
-            return fold_worker(events, state), events
+                return await load(), []
+            return fold_on(events, state), events
         assert conflict is not None
         raise conflict
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import AsyncConnection
@@ -49,50 +49,39 @@ class CatchUpRunner:
         self._conninfo = conninfo
         self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._lock_retry = lock_retry_interval
         self._before_commit = before_commit
         self._tables = live_tables(projection)
-        self.active = False
+        self._leader = AdvisoryLeader(
+            f"projection {projection.name}",
+            conninfo,
+            queries.TRY_LOCK,
+            projection.name,
+            retry_interval=lock_retry_interval,
+            prepare=self._ensure_position,
+        )
+
+    @property
+    def active(self) -> bool:
+        return self._leader.active
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, reconnecting after a lost connection."""
-        while not stop.is_set():
-            try:
-                await until_stopped(stop, self._run_connected(stop))
-            except psycopg.OperationalError as exc:
-                self.active = False
-                log.warning("projection %s lost its connection: %s", self.projection.name, exc)
-                await _wait(stop, self._lock_retry)
 
-    async def _run_connected(self, stop: asyncio.Event) -> None:
-        async with await AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
-            if not await self._acquire(conn, stop):
-                return
-            self.active = True
-            try:
-                async with Waker(self._conninfo) as waker:
-                    while not stop.is_set():
-                        try:
-                            applied = await self.run_once(conn)
-                        except PositionMoved as exc:
-                            log.warning("%s", exc)
-                            continue
-                        if applied < self._batch_size:
-                            await waker.wait(self._poll_interval)
-            finally:
-                self.active = False
+        async def follow(conn: AsyncConnection[Any]) -> None:
+            async with Waker(self._conninfo) as waker:
+                while not stop.is_set():
+                    try:
+                        applied = await self.run_once(conn)
+                    except PositionMoved as exc:
+                        log.warning("%s", exc)
+                        continue
+                    if applied < self._batch_size:
+                        await waker.wait(self._poll_interval)
 
-    async def _acquire(self, conn: AsyncConnection[Any], stop: asyncio.Event) -> bool:
-        name = {"name": self.projection.name}
-        await conn.execute(queries.ENSURE_POSITION, name)
-        while not stop.is_set():
-            cur = await conn.execute(queries.TRY_LOCK, name)
-            row = await cur.fetchone()
-            if row and row[0]:
-                log.info("projection %s: this runner is active", self.projection.name)
-                return True
-            await _wait(stop, self._lock_retry)
-        return False
+        await self._leader.run(stop, follow)
+
+    async def _ensure_position(self, conn: AsyncConnection[Any]) -> None:
+        await conn.execute(queries.ENSURE_POSITION, {"name": self.projection.name})
 
     async def run_once(self, conn: AsyncConnection[Any]) -> int:
         """Apply one batch; returns how many events it applied."""
@@ -112,6 +101,62 @@ class CatchUpRunner:
 class PositionMoved(RuntimeError):
     def __init__(self, name: str) -> None:
         super().__init__(f"projection {name}: position moved under the runner; batch rolled back")
+
+
+class AdvisoryLeader:
+    """Runs ``work`` on a dedicated connection while that connection holds a session
+    advisory lock: one holder across every replica, and when the holder's process or
+    connection dies another instance takes over within ``retry_interval``."""
+
+    def __init__(
+        self,
+        what: str,
+        conninfo: str,
+        try_lock: LiteralString,
+        name: str,
+        *,
+        retry_interval: float,
+        prepare: Callable[[AsyncConnection[Any]], Awaitable[None]] | None = None,
+    ) -> None:
+        """``try_lock``: takes ``%(name)s``, answers one boolean; ``prepare`` runs on each
+        new connection before it asks for the lock."""
+        self.what = what
+        self._conninfo = conninfo
+        self._try_lock = try_lock
+        self._name = name
+        self._retry = retry_interval
+        self._prepare = prepare
+        self.active = False
+
+    async def run(
+        self, stop: asyncio.Event, work: Callable[[AsyncConnection[Any]], Awaitable[None]]
+    ) -> None:
+        """Until ``stop`` is set: connect, wait for the lock, ``work``; again after a lost
+        connection."""
+        while not stop.is_set():
+            try:
+                await until_stopped(stop, self._session(stop, work))
+            except psycopg.OperationalError as exc:
+                log.warning("%s lost its connection: %s", self.what, exc)
+            finally:
+                self.active = False
+            await _wait(stop, self._retry)
+
+    async def _session(
+        self, stop: asyncio.Event, work: Callable[[AsyncConnection[Any]], Awaitable[None]]
+    ) -> None:
+        async with await AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
+            if self._prepare is not None:
+                await self._prepare(conn)
+            while not stop.is_set():
+                cur = await conn.execute(self._try_lock, {"name": self._name})
+                row = await cur.fetchone()
+                if row and row[0]:
+                    log.info("%s: this instance is active", self.what)
+                    self.active = True
+                    await work(conn)
+                    return
+                await _wait(stop, self._retry)
 
 
 async def until_stopped(stop: asyncio.Event, session: Coroutine[Any, Any, None]) -> None:
