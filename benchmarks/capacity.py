@@ -47,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,11 +55,10 @@ from typing import Any, LiteralString
 
 import psutil  # type: ignore[import-untyped]
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from ktrdr.bootstrap import database
-from ktrdr.config import normalize_database_url, redact, with_database
+from ktrdr.config import normalize_database_url, redact
 
 URL_ENV = "KTRDR_BENCH_DATABASE_URL"
 LOOPBACK_HOSTS = {"127.0.0.1", "::1"}
@@ -83,8 +81,6 @@ TERMINAL = {"completed", "failed", "cancelled"}
 
 # -- SQL ----------------------------------------------------------------------------------
 
-CREATE_DATABASE = sql.SQL("CREATE DATABASE {}")
-DROP_DATABASE = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 SERVER_VERSION: LiteralString = "SHOW server_version"
 BACKENDS: LiteralString = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
 # Every worker of a case heartbeats until it deregisters, and the training worker throughout:
@@ -698,19 +694,9 @@ def check_local(url: str) -> None:
                 raise SystemExit(f"refusing host {host!r}: only 127.0.0.1 and unix sockets")
 
 
-@contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
+def scratch_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """A migrated database of this run's own, dropped at the end whatever happens."""
-    name = f"ktrdr_capacity_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(CREATE_DATABASE.format(sql.Identifier(name)))
-    try:
-        url = with_database(admin_url, name)
-        database.migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(DROP_DATABASE.format(sql.Identifier(name)))
+    return database.scratch_database(admin_url, "ktrdr_capacity")
 
 
 @contextlib.contextmanager
@@ -720,11 +706,8 @@ def server(database_url: str | None, root: Path) -> Iterator[str]:
         check_local(url)
         yield url
         return
-    embedded = database.start_embedded(root / "pgdata")
-    try:
-        yield str(embedded.get_uri())
-    finally:
-        embedded.cleanup()
+    with database.throwaway_server("ktrdr-capacity-") as url:
+        yield url
 
 
 def print_header(url: str, workers: int, warm_up: float, seconds: float) -> None:

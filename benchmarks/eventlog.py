@@ -44,7 +44,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -52,7 +51,6 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier
-from pathlib import Path
 from typing import Any, LiteralString, Protocol, cast
 
 import psycopg
@@ -61,7 +59,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr.bootstrap import database
-from ktrdr.config import normalize_database_url, redact, with_database
+from ktrdr.config import normalize_database_url, redact
 from ktrdr.eventlog import START, NewEvent, Position, PostgresEventLog
 from ktrdr.eventlog.postgres import InlineProjection
 from ktrdr.eventlog.queries import EVENT_COLUMNS
@@ -82,8 +80,6 @@ READY = "ready"
 
 # -- SQL ----------------------------------------------------------------------------------
 
-CREATE_DATABASE = sql.SQL("CREATE DATABASE {}")
-DROP_DATABASE = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 SERVER_VERSION: LiteralString = "SHOW server_version"
 
 # Same columns, types, defaults, identity, constraints and indexes as events; no triggers.
@@ -952,36 +948,15 @@ def check_local(url: str) -> None:
                 raise SystemExit(f"refusing host {host!r}: only 127.0.0.1 and unix sockets")
 
 
-@contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
+def scratch_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """A migrated database of this run's own, dropped at the end whatever happens."""
-    name = f"ktrdr_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(CREATE_DATABASE.format(sql.Identifier(name)))
-    try:
-        url = with_database(admin_url, name)
-        database.migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(DROP_DATABASE.format(sql.Identifier(name)))
-
-
-@contextlib.contextmanager
-def embedded_server() -> Iterator[str]:
-    """An embedded PostgreSQL in a temporary directory, stopped and removed at the end."""
-    with tempfile.TemporaryDirectory(prefix="ktrdr-bench-") as tmp:
-        server = database.start_embedded(Path(tmp) / "pgdata")
-        try:
-            yield str(server.get_uri())
-        finally:
-            server.cleanup()
+    return database.scratch_database(admin_url, "ktrdr_bench")
 
 
 @contextlib.contextmanager
 def server(database_url: str | None) -> Iterator[str]:
     if database_url is None:
-        with embedded_server() as url:
+        with database.throwaway_server("ktrdr-bench-") as url:
             yield url
         return
     url = normalize_database_url(database_url)

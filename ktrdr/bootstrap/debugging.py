@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import tempfile
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from pathlib import Path
 from typing import Any
 
 from ktrdr.bootstrap import database
@@ -67,16 +64,9 @@ def debug_database(settings: Settings) -> str:
 @contextlib.contextmanager
 def scratch_database(*, keep: bool = False) -> Iterator[str]:
     """A migrated database on a throwaway embedded PostgreSQL, gone afterwards unless ``keep``."""
-    root = Path(tempfile.mkdtemp(prefix="ktrdr-replay-"))
-    server = database.start_embedded(root / "pgdata", stop_on_exit=not keep)
-    url = str(server.get_uri())
-    try:
+    with database.throwaway_server("ktrdr-replay-", keep=keep) as url:
         database.migrate(url)
         yield url
-    finally:
-        if not keep:
-            server.cleanup()
-            shutil.rmtree(root, ignore_errors=True)
 
 
 async def operation_events(log: EventLog, operation_id: str) -> list[RecordedEvent]:
