@@ -8,13 +8,9 @@ from typing import Annotated
 
 import typer
 
+from ktrdr.bootstrap.worker import build_worker
 from ktrdr.cli.errors import exits_cleanly
 from ktrdr.config import load_settings
-from ktrdr.workers import test_hooks
-from ktrdr.workers.api_client import ApiClient
-from ktrdr.workers.checkpointing import open_artifact_store
-from ktrdr.workers.registry import workloads_for
-from ktrdr.workers.runtime import Worker, WorkerConfig, default_worker_id
 
 
 class WorkerType(StrEnum):
@@ -40,21 +36,7 @@ def worker(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = load_settings()
-    config = WorkerConfig(
-        worker_type=worker_type.value,
-        worker_id=worker_id or default_worker_id(worker_type.value),
-        heartbeat_interval=settings.heartbeat_interval_seconds,
-        orphan_timeout=settings.orphan_timeout_seconds,
-        shutdown_timeout=settings.shutdown_timeout_seconds,
-    )
-    api = ApiClient(url or settings.api_url)
-    runner = Worker(
-        config,
-        api,
-        open_artifact_store(settings),
-        workloads_for(worker_type.value, settings, api, test_hooks.from_environment()),
-    )
+    runner, api = build_worker(worker_type.value, load_settings(), url=url, worker_id=worker_id)
     runner.install_signal_handlers()
     try:
         code = runner.run()

@@ -8,13 +8,16 @@ from pathlib import Path
 from ktrdr.artifacts import ArtifactFile, ArtifactStore, Manifest
 from ktrdr.config import Settings
 from ktrdr.workers.api_client import ApiClient
-from ktrdr.workers.checkpointing import open_artifact_store
 from ktrdr.workers.test_hooks import NONE, TestHooks
 from ktrdr.workers.workload import Workload
 
 
 def workloads_for(
-    worker_type: str, settings: Settings, api: ApiClient, hooks: TestHooks = NONE
+    worker_type: str,
+    settings: Settings,
+    api: ApiClient,
+    store: ArtifactStore,
+    hooks: TestHooks = NONE,
 ) -> dict[str, Workload]:
     if hooks.workload == "counter":
         from ktrdr.workers.counter import CounterWorkload
@@ -29,7 +32,7 @@ def workloads_for(
     return {
         "backtesting": BacktestingWorkload.from_settings(
             settings,
-            model_loader=trained_model_loader(api, open_artifact_store(settings)),
+            model_loader=trained_model_loader(api, store),
             fail_at_bar=hooks.fail_at_bar,
         )
     }

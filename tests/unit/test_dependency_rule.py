@@ -15,7 +15,16 @@ ALLOWED: dict[str, set[str]] = {
     "projections": {"domain", "eventlog"},
     "artifacts": {"domain", "config"},
     "handlers": {"domain", "eventlog", "projections", "config", "artifacts"},
-    "bootstrap": {"domain", "eventlog", "projections", "handlers", "config", "artifacts"},
+    # bootstrap/worker.py composes a worker process (it never imports the database side).
+    "bootstrap": {
+        "domain",
+        "eventlog",
+        "projections",
+        "handlers",
+        "config",
+        "artifacts",
+        "workers",
+    },
     "api": {"domain", "eventlog", "projections", "handlers", "config", "artifacts", "bootstrap"},
     "workers": {"domain", "config", "artifacts"},
     "cli": {
