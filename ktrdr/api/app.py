@@ -37,7 +37,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 OPENAPI_ASSETS = Path(__file__).parent / "static" / "openapi"
-OPENAPI_ASSETS_PATH = "/static/openapi"
+OPENAPI_ASSETS_PATH = "/schema/static"
 
 HEALTH_TIMEOUT_SECONDS = 1.5
 """The database check's budget: health answers within it even when a server hangs."""

@@ -29,8 +29,10 @@ def json_of(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
-def one_error_line(result: Result) -> str:
-    """The command failed with exactly one `error: …` line on stderr and nothing on stdout."""
+def one_error_line(result: Result, code: int = 1) -> str:
+    """The command failed with exit ``code`` (1: a refused or unreachable request) and
+    exactly one `error: …` line on stderr, nothing on stdout."""
+    assert result.exit_code == code, result.output
     assert result.stdout == "", result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr

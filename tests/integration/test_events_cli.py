@@ -22,6 +22,7 @@ from ktrdr.api.app import create_app
 from ktrdr.cli.app import app
 from ktrdr.config import load_settings
 from tests.conftest import create_database, drop_database
+from tests.e2e.cli_helpers import one_error_line
 from tests.integration.recorded import (
     OPERATION_TYPES,
     RESULT,
@@ -60,14 +61,6 @@ def ktrdr(scenario: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def ok(result: Result) -> str:
     assert result.exit_code == 0, result.output
     return result.stdout
-
-
-def one_error_line(result: Result, code: int = 1) -> str:
-    assert result.exit_code == code, result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def table_rows(stdout: str) -> list[list[str]]:

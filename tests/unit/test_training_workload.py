@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +28,19 @@ from ktrdr.workers.training.snapshot import capture, checkpoint_state, restore
 from ktrdr.workers.training.staging import StagingPool
 from ktrdr.workers.training.trainer import InjectedFailure, Trainer, clone_tensors
 from ktrdr.workers.workload import CheckpointType, OperationStopped, ResumePoint, StopReason
-from tests.unit.test_training_resume import PARAMS, Outcome, assert_same_end, finish, run
+from tests.unit.test_training_resume import (  # the fixtures too: one run, one thread
+    PARAMS,
+    Outcome,
+    assert_same_end,
+    baseline,
+    finish,
+    journal,
+    one_thread,
+    run,
+)
 from tests.unit.workload_fakes import FakeContext, Journal
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
-    journal = Journal(ArtifactStore(tmp_path_factory.mktemp("baseline")))
-    return finish(run(journal), journal)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(ArtifactStore(tmp_path))
+__all__ = ["baseline", "journal", "one_thread"]
 
 
 @pytest.mark.parametrize("reason", list(StopReason))
