@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from ktrdr.cli.app import app
 from ktrdr.config import SettingsError
 from ktrdr.domain import (
     PARAMS_MODELS,
@@ -89,3 +91,11 @@ def test_test_hooks_come_from_the_environment_only() -> None:
         from_environment({ENV: "fail_at_epochs=3"})
     with pytest.raises(SettingsError, match="is not KEY=VALUE"):
         from_environment({ENV: "counter"})
+
+
+def test_the_worker_shows_no_test_hook_and_no_concurrency() -> None:
+    result = CliRunner().invoke(app, ["worker", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--url" in result.output
+    for hidden in ("workload", "concurrency", "fail_at", ENV):
+        assert hidden not in result.output
