@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ktrdr.domain.errors import ValidationError
 from ktrdr.domain.params.backtesting import parse_params as parse_backtest_params
-from ktrdr.domain.params.parsing import parsed
+from ktrdr.domain.params.parsing import PARAMS_CONFIG, parsed
 from ktrdr.domain.params.training import parse_params as parse_training_params
 
 StrategyFamily = Literal["rsi", "ma_crossover", "model_signal"]
@@ -37,13 +37,7 @@ class ResearchPhase(enum.StrEnum):
 class ResearchParams(BaseModel):
     """``{"seed": n}`` alone designs, trains and backtests a small study in seconds."""
 
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
-        use_attribute_docstrings=True,
-    )
+    model_config = PARAMS_CONFIG
 
     seed: int = Field(42, ge=0, le=2**63 - 1)
     """Picks the design, and seeds the synthetic market both children trade."""

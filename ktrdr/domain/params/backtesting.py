@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ktrdr.domain.errors import ValidationError
-from ktrdr.domain.params.parsing import parsed
+from ktrdr.domain.params.parsing import PARAMS_CONFIG, parsed
 
 __all__ = [
     "BacktestParams",
@@ -28,13 +28,7 @@ class InvalidBacktestParams(ValidationError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
-        use_attribute_docstrings=True,
-    )
+    model_config = PARAMS_CONFIG
 
 
 class RsiParams(_Frozen):

@@ -10,6 +10,11 @@ import pydantic
 from ktrdr.domain.errors import ValidationError
 from ktrdr.domain.values import refusal
 
+PARAMS_CONFIG = pydantic.ConfigDict(
+    frozen=True, extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True
+)
+"""Every params model's: unknown keys refused, no coercion, field docstrings as descriptions."""
+
 P = TypeVar("P", bound=pydantic.BaseModel)
 
 

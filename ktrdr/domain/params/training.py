@@ -7,9 +7,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from ktrdr.domain.params.parsing import parsed
+from ktrdr.domain.params.parsing import PARAMS_CONFIG, parsed
 
 # Fields that only say when to checkpoint; they never change the trajectory of the
 # run, so a resume may use other values for them.
@@ -17,13 +17,7 @@ _CADENCE_FIELDS = frozenset({"checkpoint_every_epochs", "checkpoint_interval_sec
 
 
 class DataSource(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
-        use_attribute_docstrings=True,
-    )
+    model_config = PARAMS_CONFIG
 
     csv_path: str = Field(min_length=1)
     """A CSV with timestamp, open, high, low, close, volume columns (see bars.load_csv_bars)."""
@@ -32,13 +26,7 @@ class DataSource(BaseModel):
 class TrainingParams(BaseModel):
     """Defaults train a small model on synthetic bars in a few seconds on two CPU cores."""
 
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
-        use_attribute_docstrings=True,
-    )
+    model_config = PARAMS_CONFIG
 
     epochs: int = Field(8, ge=1, le=100_000)
     """Passes over the training bars."""
