@@ -108,7 +108,7 @@ async def test_unknown_operation_errors(client: Client) -> None:
     for path in (f"/checkpoints/{missing}", f"/checkpoints/{missing}/history"):
         assert_problem(await client.get(API + path), 404, "OPERATION_NOT_FOUND")
     assert_problem(await client.delete(f"{API}/checkpoints/{missing}"), 404, "OPERATION_NOT_FOUND")
-    assert_problem(await client.get(f"{API}/checkpoints/nope"), 422, "VALIDATION_ERROR")
+    assert_problem(await client.get(f"{API}/checkpoints/nope"), 400, "VALIDATION_ERROR")
     assert_problem(
         await client.post(f"{API}/checkpoints/cleanup", params={"max_age_days": 0}),
         400,

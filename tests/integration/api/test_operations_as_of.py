@@ -75,4 +75,4 @@ async def test_a_version_beyond_the_stream_is_a_validation_error(
 
 async def test_an_unknown_operation_is_not_found(client: Client) -> None:
     assert_problem(await as_of(client, str(uuid.uuid4()), 1), 404, "OPERATION_NOT_FOUND")
-    assert_problem(await as_of(client, "not-a-uuid", 1), 422, "VALIDATION_ERROR")
+    assert_problem(await as_of(client, "not-a-uuid", 1), 400, "VALIDATION_ERROR")
