@@ -17,6 +17,8 @@ ALLOWED: dict[str, set[str]] = {
     "artifacts": {"domain", "config"},
     # The wire: answers of the API as pydantic models, shared by the API and its clients.
     "contracts": {"domain"},
+    # One HTTP client of the API (httpx), shared by the worker, the CLI and the demo.
+    "transport": {"contracts"},
     "handlers": {"domain", "eventlog", "projections", "config", "artifacts"},
     "bootstrap": {"domain", "eventlog", "projections", "handlers", "config", "artifacts"},
     "api": {
@@ -29,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
         "bootstrap",
         "contracts",
     },
-    "workers": {"domain", "config", "artifacts", "contracts"},
+    "workers": {"domain", "config", "artifacts", "contracts", "transport"},
     "cli": {
         "domain",
         "eventlog",
@@ -41,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
         "api",
         "workers",
         "contracts",
+        "transport",
     },
 }
 FORBIDDEN_IN_DOMAIN = {"sqlalchemy", "psycopg", "psycopg_pool", "litestar", "httpx", "alembic"}
