@@ -31,8 +31,7 @@ the spelling the API has always sent."""
 OperationIdText = Annotated[
     str,
     Field(
-        min_length=36,
-        max_length=36,
+        json_schema_extra={"format": "uuid"},
         description="A UUID in canonical text form (lower case, hyphenated).",
         examples=["3f2b8c1e-0d4a-4c47-9a55-6f1e2d3c4b5a"],
     ),

@@ -55,7 +55,7 @@ class OperationView(Contract):
     operation_type: OperationType
     status: OperationStatus
     params: JsonObject
-    parent_operation_id: str | None
+    parent_operation_id: OperationIdText | None
     progress: ProgressView
     attempt: int
     worker_id: str | None

@@ -74,7 +74,7 @@ class WorkerView(Contract):
     pid: int
     version: str
     capabilities: list[str]
-    current_operation_id: str | None
+    current_operation_id: OperationIdText | None
     current_attempt: int | None
     heartbeat_age_seconds: float
     registered_at: Moment
