@@ -1,4 +1,5 @@
-"""A small synchronous client of the ktrdr REST API, for the operational CLI commands.
+"""A small synchronous client of the ktrdr REST API, for the operational CLI commands,
+on the transport every client shares (``ktrdr.transport``).
 
 Exceptions::
 
