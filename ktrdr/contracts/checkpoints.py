@@ -37,7 +37,7 @@ class CheckpointView(CheckpointListed):
 
 class CheckpointHistoryItem(CheckpointView):
     attempt: int
-    worker_id: str
+    worker_id: str | None
 
 
 class CheckpointPage(Contract):

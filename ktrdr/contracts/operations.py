@@ -69,7 +69,8 @@ class OperationView(Contract):
     resumable: bool
     cancellation_requested: bool
     checkpoint_failure: CheckpointFailureView | None
-    retry_policy: RetryPolicyView
+    retry_policy: RetryPolicyView | None
+    """None in a row last written before retry policies existed (migration 0004)."""
     attempts_used: int
     next_retry_at: Moment | None
     timeout_seconds: float | None
