@@ -14,6 +14,7 @@ from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
@@ -30,6 +31,7 @@ from ktrdr.api.routes.workers import WorkersController
 from ktrdr.bootstrap import database
 from ktrdr.bootstrap.system import bootstrap, processors
 from ktrdr.config import Settings
+from ktrdr.contracts import Health
 from ktrdr.handlers.bus import Clock
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -44,18 +46,25 @@ HEALTH_TIMEOUT_SECONDS = 1.5
 _PING: LiteralString = "SELECT 1"
 
 
-@get("/health", tags=["health"])
-async def health(system: SystemDep, state: State) -> Response[dict[str, Any]]:
+_UNHEALTHY = ResponseSpec(
+    Health, description="The database cannot be reached", generate_examples=False
+)
+
+
+@get("/health", tags=["health"], responses={HTTP_503_SERVICE_UNAVAILABLE: _UNHEALTHY})
+async def health(system: SystemDep, state: State) -> Response[Health]:
     """200 "ok", or 503 "unavailable" while the database cannot be reached."""
     counters = state.counters
     database_ok = await _database_reachable(system.pool)
-    body = {
-        "status": "ok" if database_ok else "unavailable",
-        "version": __version__,
-        "database": {"reachable": database_ok},
-        "processors": system.processor_states(),
-        "fencing": {"stale_attempts_refused": counters["stale_attempts_refused"]},
-    }
+    body = Health.model_validate(
+        {
+            "status": "ok" if database_ok else "unavailable",
+            "version": __version__,
+            "database": {"reachable": database_ok},
+            "processors": system.processor_states(),
+            "fencing": {"stale_attempts_refused": counters["stale_attempts_refused"]},
+        }
+    )
     return Response(body, status_code=HTTP_200_OK if database_ok else HTTP_503_SERVICE_UNAVAILABLE)
 
 

@@ -7,8 +7,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ktrdr.domain import ValidationError, canonical_uuid
-
 Status = Literal["pending", "resuming", "running", "completed", "failed", "cancelled"]
 OperationTypeName = Literal["training", "backtesting", "agent_research"]
 CheckpointTypeName = Literal["periodic", "cancellation", "failure", "shutdown"]
@@ -40,17 +38,6 @@ class CreateOperationRequest(Body):
 
 class ResumeRequest(Body):
     checkpoint_sequence: int | None = Field(default=None, ge=1)
-
-
-def operation_id(raw: str) -> str:
-    """The canonical form of an operation id from a URL, or a VALIDATION_ERROR."""
-    try:
-        return canonical_uuid(raw)
-    except ValueError:
-        raise ValidationError(
-            f"malformed operation id {raw[:80]!r}: expected a UUID such as"
-            " 3f2b8c1e-0d4a-4c47-9a55-6f1e2d3c4b5a"
-        ) from None
 
 
 class ArtifactBody(Body):

@@ -1,4 +1,5 @@
-"""A small synchronous client of the ktrdr REST API, for the operational CLI commands.
+"""A small synchronous client of the ktrdr REST API, for the operational CLI commands,
+on the transport every client shares (``ktrdr.transport``).
 
 Exceptions::
 
@@ -12,21 +13,25 @@ Exceptions::
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 
+from ktrdr import __version__
 from ktrdr.config import load_settings
+from ktrdr.transport import API_PREFIX, NoAnswer, ProblemAnswer, Transport, UnreadableAnswer
 
-API_PREFIX = "/api/v1"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 err = Console(stderr=True)
 
 
@@ -52,25 +57,12 @@ class ApiUnreachable(ApiFailure):
         self.base_url = base_url
 
 
-def _refusal(response: httpx.Response) -> ApiRefused:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "code" in body:
-        detail = str(body.get("detail") or body.get("title") or "request refused")
-        return ApiRefused(response.status_code, str(body["code"]), detail)
-    reason = response.reason_phrase or "error"
-    return ApiRefused(response.status_code, f"HTTP_{response.status_code}", reason)
-
-
 class KtrdrApi:
     """The REST API at ``base_url``; pass ``http`` to reuse (or test with) your own client."""
 
     def __init__(self, base_url: str, *, http: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = http if http is not None else httpx.Client(timeout=TIMEOUT)
-        self._owns_http = http is None
+        self._transport = Transport(self.base_url, timeout=TIMEOUT, client=http)
 
     def request(
         self,
@@ -81,24 +73,29 @@ class KtrdrApi:
         json: Any = None,
     ) -> Any:
         """Send one request; returns the decoded JSON body or raises an ApiFailure."""
-        query = {k: v for k, v in (params or {}).items() if v is not None}
+        with self._as_cli_errors():
+            return self._transport.json(method, path, params=params, json=json)
+
+    def call(self, answer: type[M], method: str, path: str, **params: Any) -> M:
+        """A request whose answer is the contract model ``answer``."""
+        with self._as_cli_errors():
+            return self._transport.call(answer, method, path, params=params)
+
+    @contextmanager
+    def _as_cli_errors(self) -> Iterator[None]:
         try:
-            response = self._http.request(
-                method, self.base_url + API_PREFIX + path, params=query, json=json
-            )
-        except httpx.ConnectError:
-            raise ApiUnreachable(self.base_url) from None
-        except httpx.TimeoutException:
-            raise ApiUnreachable(self.base_url, "no answer in time") from None
-        except (httpx.TransportError, httpx.InvalidURL) as exc:
-            raise ApiUnreachable(self.base_url, str(exc) or type(exc).__name__) from None
-        if response.is_error:
-            raise _refusal(response)
-        try:
-            return response.json()
-        except ValueError:
+            yield
+        except NoAnswer as exc:
+            if exc.not_connected:
+                raise ApiUnreachable(self.base_url) from None
+            reason = "no answer in time" if exc.timed_out else exc.reason
+            raise ApiUnreachable(self.base_url, reason) from None
+        except ProblemAnswer as exc:
+            raise ApiRefused(exc.status, exc.code, exc.detail) from None
+        except UnreadableAnswer as exc:
             raise ApiFailure(
-                f"the answer from {self.base_url} is not JSON: is it the ktrdr API?"
+                f"the answer from {self.base_url} is not what ktrdr {__version__} expects"
+                f" ({exc}): is it the ktrdr API, of this version?"
             ) from None
 
     def get(self, path: str, **params: Any) -> Any:
@@ -111,8 +108,7 @@ class KtrdrApi:
         return self.request("DELETE", path)
 
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+        self._transport.close()
 
     def __enter__(self) -> KtrdrApi:
         return self

@@ -22,8 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
+
+from ktrdr.contracts import Health, OperationEvents, OperationView, Resumed, WorkerList
+from ktrdr.transport import Transport, TransportError
 
 TRAINING = {"epochs": 60, "bars": 3000, "seed": 7, "checkpoint_every_epochs": 5}
 BACKTEST = {"bars": 400_000, "seed": 5, "checkpoint_every_bars": 20_000}
@@ -50,7 +52,7 @@ class Demo:
         self.orphan_timeout = orphan_timeout
         self.started = time.monotonic()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.http = httpx.Client(base_url=self.url + "/api/v1", timeout=30)
+        self.api = Transport(self.url, timeout=30)
 
     # -- narration and processes --------------------------------------------------------------
 
@@ -80,7 +82,7 @@ class Demo:
         while time.monotonic() < deadline:
             try:
                 value = condition()
-            except httpx.HTTPError:
+            except TransportError:
                 value = None
             if value:
                 return value
@@ -89,7 +91,7 @@ class Demo:
 
     def start_server(self) -> None:
         self.spawn("server", "serve", "--port", str(self.port))
-        self.wait(lambda: self.http.get("/health").json()["status"] == "ok", "the server", 120)
+        self.wait(lambda: self.api.call(Health, "GET", "/health").status == "ok", "the server", 120)
         self.say(f"server up at {self.url} (embedded PostgreSQL under {self.root / 'pgdata'})")
 
     def start_worker(self, name: str, kind: str) -> None:
@@ -98,25 +100,23 @@ class Demo:
         self.say(f"{kind} worker [bold]{name}[/bold] registered (pid {self.processes[name].pid})")
 
     def _worker(self, name: str) -> bool:
-        items = self.http.get("/workers").json()["items"]
-        return any(w["worker_id"] == name for w in items)
+        items = self.api.call(WorkerList, "GET", "/workers").items
+        return any(w.worker_id == name for w in items)
 
     # -- operations -----------------------------------------------------------------------------
 
     def start(self, kind: str, params: dict[str, Any], **fields: Any) -> str:
         body = {"operation_type": kind, "params": params, **fields}
-        response = self.http.post("/operations", json=body)
-        response.raise_for_status()
-        return str(response.json()["operation_id"])
+        return self.api.call(OperationView, "POST", "/operations", json=body).operation_id
 
     def operation(self, op: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.http.get(f"/operations/{op}").json()
+        body: dict[str, Any] = self.api.json("GET", f"/operations/{op}")
         return body
 
     def event(self, op: str, event_type: str) -> dict[str, Any] | None:
         """The data of the operation's first event of this type, if there is one yet."""
-        items = self.http.get(f"/operations/{op}/events").json()["items"]
-        return next((e["data"] for e in items if e["event_type"] == event_type), None)
+        items = self.api.call(OperationEvents, "GET", f"/operations/{op}/events").items
+        return next((e.data for e in items if e.event_type == event_type), None)
 
     def until(self, op: str, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
         found: dict[str, Any] = self.wait(
@@ -138,10 +138,8 @@ class Demo:
         return found
 
     def resume(self, op: str) -> None:
-        answer = self.http.post(f"/operations/{op}/resume")
-        answer.raise_for_status()
-        frm = answer.json()["resumed_from"]
-        self.say(f"resume requested from checkpoint {frm['sequence']} ({frm['summary']})")
+        frm = self.api.call(Resumed, "POST", f"/operations/{op}/resume").resumed_from
+        self.say(f"resume requested from checkpoint {frm.sequence} ({frm.summary})")
 
     def cli(self, *args: str) -> None:
         result = subprocess.run(
@@ -166,7 +164,7 @@ class Demo:
                 proc.kill()
                 proc.wait()
                 leftovers.append(name)
-        self.http.close()
+        self.api.close()
         return leftovers
 
 

@@ -1,11 +1,29 @@
-"""The worker's side of the REST API (httpx). Workers never touch the database."""
+"""The worker's side of the REST API. Workers never touch the database.
+
+Answers are parsed into the contract models (``ktrdr.contracts``); an answer that is not
+its contract raises ``ktrdr.transport.UnreadableAnswer``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
+
+from ktrdr.contracts import (
+    CheckpointSavedAnswer,
+    CheckpointView,
+    Claim,
+    HeartbeatAnswer,
+    MetricsRecorded,
+    OperationView,
+    Recorded,
+    Registered,
+    StatusAnswer,
+)
+from ktrdr.transport import NoAnswer, ProblemAnswer, Transport
 
 
 class BackendUnavailable(Exception):
@@ -35,76 +53,96 @@ class OperationAbandoned(Exception):
     """This worker no longer owns the operation (stale attempt, or dropped on re-registration)."""
 
 
-@dataclass(frozen=True)
-class Claim:
-    operation_id: str
-    operation_type: str
-    params: dict[str, Any]
-    attempt: int
-    next_checkpoint_sequence: int
-    resume_from: dict[str, Any] | None
-    fallbacks: list[dict[str, Any]]
+WriteAnswer = StatusAnswer | Recorded | MetricsRecorded | CheckpointSavedAnswer
+_WRITE_ANSWERS: dict[str, type[WriteAnswer]] = {
+    "acknowledge": StatusAnswer,
+    "release": StatusAnswer,
+    "progress": Recorded,
+    "metrics": MetricsRecorded,
+    "checkpoints": CheckpointSavedAnswer,
+    "checkpoint-failures": Recorded,
+    "complete": StatusAnswer,
+    "fail": StatusAnswer,
+    "cancelled": StatusAnswer,
+}
+
+
+def cancellation_requested(answer: WriteAnswer) -> bool:
+    """Whether a person asked to cancel the run (the answers to its reports say so)."""
+    return not isinstance(answer, StatusAnswer) and answer.cancellation_requested
+
+
+@contextmanager
+def _as_worker_errors(method: str, path: str) -> Iterator[None]:
+    try:
+        yield
+    except NoAnswer as exc:
+        raise BackendUnavailable(f"{method} {path}: {exc.reason}") from None
+    except ProblemAnswer as exc:
+        if exc.status >= 500:
+            raise BackendUnavailable(f"{method} {path}: HTTP {exc.status} ({exc.code})") from None
+        raise Refused(exc.status, exc.code, exc.detail) from None
 
 
 class ApiClient:
     def __init__(self, base_url: str, *, timeout: float = 10.0, client: httpx.Client | None = None):
-        self._http = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._transport = Transport(base_url, timeout=timeout, client=client)
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
-    def _call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(
-                method, "/api/v1" + path, timeout=timeout or httpx.USE_CLIENT_DEFAULT, **kwargs
-            )
-        except httpx.TransportError as exc:
-            raise BackendUnavailable(f"{method} {path}: {exc!r}") from None
-        if response.status_code >= 500:
-            raise BackendUnavailable(f"{method} {path}: HTTP {response.status_code}")
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            raise Refused(
-                response.status_code,
-                str(body.get("code", f"HTTP_{response.status_code}")),
-                str(body.get("detail", response.text[:200])),
-            )
-        return None if response.status_code == 204 else response.json()
+    def register(self, body: dict[str, Any]) -> Registered:
+        with _as_worker_errors("POST", "/workers"):
+            return self._transport.call(Registered, "POST", "/workers", json=body)
 
-    def register(self, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/workers", json=body)
-        return result
-
-    def heartbeat(self, worker_id: str, operation_id: str | None, attempt: int | None) -> Any:
+    def heartbeat(
+        self, worker_id: str, operation_id: str | None, attempt: int | None
+    ) -> HeartbeatAnswer:
+        path = f"/workers/{worker_id}/heartbeat"
         body = {"operation_id": operation_id, "attempt": attempt}
-        return self._call("POST", f"/workers/{worker_id}/heartbeat", json=body, timeout=5.0)
+        with _as_worker_errors("POST", path):
+            return self._transport.call(HeartbeatAnswer, "POST", path, json=body, timeout=5.0)
 
     def claim(self, worker_id: str, wait_seconds: float) -> Claim | None:
-        body = self._call(
-            "POST",
-            f"/workers/{worker_id}/claim",
-            json={"wait_seconds": wait_seconds},
-            timeout=wait_seconds + 10.0,
-        )
-        if body is None:
-            return None
-        return Claim(**body)
+        path = f"/workers/{worker_id}/claim"
+        with _as_worker_errors("POST", path):
+            return self._transport.maybe(
+                Claim,
+                "POST",
+                path,
+                json={"wait_seconds": wait_seconds},
+                timeout=wait_seconds + 10.0,
+            )
 
     def deregister(self, worker_id: str, reason: str) -> None:
-        self._call("DELETE", f"/workers/{worker_id}", params={"reason": reason})
+        path = f"/workers/{worker_id}"
+        with _as_worker_errors("DELETE", path):
+            self._transport.send("DELETE", path, params={"reason": reason})
 
-    def write(self, operation_id: str, what: str, body: dict[str, Any]) -> dict[str, Any]:
+    def write(self, operation_id: str, what: str, body: dict[str, Any]) -> WriteAnswer:
         """POST a fenced write (progress, checkpoints, complete, fail, cancelled)."""
-        result: dict[str, Any] = self._call("POST", f"/operations/{operation_id}/{what}", json=body)
-        return result
+        path = f"/operations/{operation_id}/{what}"
+        with _as_worker_errors("POST", path):
+            return self._transport.call(_WRITE_ANSWERS[what], "POST", path, json=body)
 
-    def checkpoint(self, operation_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/checkpoints/{operation_id}")
-        return result
+    def checkpoint(self, operation_id: str) -> CheckpointView:
+        path = f"/checkpoints/{operation_id}"
+        with _as_worker_errors("GET", path):
+            return self._transport.call(CheckpointView, "GET", path)
 
-    def operation(self, operation_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/operations/{operation_id}")
-        return result
+    def operation(self, operation_id: str) -> OperationView:
+        path = f"/operations/{operation_id}"
+        with _as_worker_errors("GET", path):
+            return self._transport.call(OperationView, "GET", path)
+
+
+__all__ = [
+    "FENCED_CODES",
+    "ApiClient",
+    "BackendUnavailable",
+    "Claim",
+    "OperationAbandoned",
+    "Refused",
+    "WriteAnswer",
+    "cancellation_requested",
+]

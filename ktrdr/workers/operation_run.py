@@ -16,6 +16,8 @@ from ktrdr.workers.api_client import (
     Claim,
     OperationAbandoned,
     Refused,
+    WriteAnswer,
+    cancellation_requested,
 )
 from ktrdr.workers.checkpointing import CheckpointWriteFailed, CheckpointWriter, SavedCheckpoint
 from ktrdr.workers.json_floats import json_safe
@@ -66,7 +68,7 @@ class OperationRun:
     def _body(self, **fields: Any) -> dict[str, Any]:
         return {"worker_id": self.worker_id, "attempt": self.claim.attempt, **fields}
 
-    def send(self, what: str, **fields: Any) -> dict[str, Any]:
+    def send(self, what: str, **fields: Any) -> WriteAnswer:
         """A fenced write that must land: retried while the backend is away, never sent
         once the lease ran out until a re-registration confirmed the attempt."""
         backoff = Backoff()
@@ -89,7 +91,7 @@ class OperationRun:
                     raise OperationAbandoned(exc.detail) from None
                 raise
             self._link.ok()
-            if answer.get("cancellation_requested"):
+            if cancellation_requested(answer):
                 self.cancel_requested.set()
             return answer
 
@@ -113,7 +115,7 @@ class OperationRun:
             log.exception("%s of %s not sent", what, self.operation_id)
             return
         self._link.ok()
-        if answer.get("cancellation_requested"):
+        if cancellation_requested(answer):
             self.cancel_requested.set()
 
     def commit(self, saved: SavedCheckpoint) -> None:

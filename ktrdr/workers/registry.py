@@ -45,13 +45,17 @@ def trained_model_loader(
 
     def load(operation_id: str) -> Mapping[str, Path]:
         operation = api.operation(operation_id)
-        if operation["operation_type"] != "training" or operation["status"] != "completed":
+        if operation.operation_type != "training" or operation.status != "completed":
             raise ValueError(
-                f"model_operation_id {operation_id} is a {operation['status']}"
-                f" {operation['operation_type']} operation; it must be a completed training"
+                f"model_operation_id {operation_id} is a {operation.status}"
+                f" {operation.operation_type} operation; it must be a completed training"
             )
         checkpoint = api.checkpoint(operation_id)
-        manifest = Manifest(files=tuple(ArtifactFile(**a) for a in checkpoint["artifacts"]))
-        return store.load_set(checkpoint["artifacts_path"], manifest)
+        manifest = Manifest(
+            files=tuple(ArtifactFile(**a.model_dump()) for a in checkpoint.artifacts)
+        )
+        if checkpoint.artifacts_path is None:
+            raise ValueError(f"training {operation_id} saved no model files to load")
+        return store.load_set(checkpoint.artifacts_path, manifest)
 
     return load

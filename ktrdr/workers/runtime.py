@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import pydantic
 
 from ktrdr import __version__
 from ktrdr.artifacts import ArtifactStore, CheckpointCorrupted, Manifest
-from ktrdr.domain import ArtifactFile, CheckpointType, ValidationError
+from ktrdr.contracts import CheckpointForWorker, Registered
+from ktrdr.domain import ArtifactFile, ValidationError
 from ktrdr.workers.api_client import (
     ApiClient,
     BackendUnavailable,
@@ -128,22 +128,22 @@ class Worker:
         }
         answer = self._api.register(body)
         self._adopt_timing(answer)
-        standing = answer.get("current_operation")
-        if current is not None and standing and standing.get("action") == "drop":
-            current.abandon(f"re-registration: {standing.get('reason')}")
+        standing = answer.current_operation
+        if current is not None and standing and standing.action == "drop":
+            current.abandon(f"re-registration: {standing.reason}")
         self._link.registered()
         log.info("registered as %s", self.config.worker_id)
 
-    def _adopt_timing(self, answer: dict[str, Any]) -> None:
+    def _adopt_timing(self, answer: Registered) -> None:
         """The backend judges liveness, so its heartbeat interval and orphan timeout hold."""
-        timeout = answer.get("orphan_timeout_seconds")
-        interval = answer.get("heartbeat_interval_seconds")
-        if isinstance(timeout, int | float) and timeout > 0:
-            self._link.timeout = float(timeout)
-        if isinstance(interval, int | float) and interval > 0:
+        timeout = answer.orphan_timeout_seconds
+        interval = answer.heartbeat_interval_seconds
+        if timeout > 0:
+            self._link.timeout = timeout
+        if interval > 0:
             if interval != self._heartbeat_interval:
                 log.info("heartbeat every %ss, as the backend asks", interval)
-            self._heartbeat_interval = float(interval)
+            self._heartbeat_interval = interval
 
     def _wait_registered(self) -> bool:
         """The main thread waits while the heartbeat thread (re-)registers."""
@@ -184,10 +184,10 @@ class Worker:
         self._link.ok()
         if current is None:
             return
-        standing = answer.get("current_operation")
-        if standing and standing.get("action") == "drop":
-            current.abandon(standing.get("reason", "dropped"))
-        if answer.get("cancellation_requested"):
+        standing = answer.current_operation
+        if standing and standing.action == "drop":
+            current.abandon(standing.reason or "dropped")
+        if answer.cancellation_requested:
             current.cancel_requested.set()
 
     # -- claiming and running ---------------------------------------------------------------------
@@ -282,12 +282,14 @@ class Worker:
             return None
         unusable: list[str] = []
         for candidate in [claim.resume_from, *claim.fallbacks]:
-            manifest = Manifest(files=tuple(ArtifactFile(**a) for a in candidate["artifacts"]))
+            manifest = Manifest(
+                files=tuple(ArtifactFile(**a.model_dump()) for a in candidate.artifacts)
+            )
             try:
                 files = self._load(claim.operation_id, candidate, manifest)
             except CheckpointCorrupted as exc:
                 log.error("%s (%s)", exc, exc.code)
-                unusable.append(f"checkpoint {candidate['sequence']}: {exc}")
+                unusable.append(f"checkpoint {candidate.sequence}: {exc}")
                 continue
             if unusable:
                 # One event for the history (progress is throttled to one a second).
@@ -295,19 +297,16 @@ class Worker:
                     "progress",
                     percentage=0.0,
                     current_step="resume",
-                    message=f"resumed from checkpoint {candidate['sequence']} instead of"
-                    f" {claim.resume_from['sequence']}, which is corrupted ({unusable[0]})",
+                    message=f"resumed from checkpoint {candidate.sequence} instead of"
+                    f" {claim.resume_from.sequence}, which is corrupted ({unusable[0]})",
                     details={
-                        "fallback_from": claim.resume_from["sequence"],
-                        "resumed_from": candidate["sequence"],
+                        "fallback_from": claim.resume_from.sequence,
+                        "resumed_from": candidate.sequence,
                         "unusable": unusable,
                     },
                 )
             return ResumePoint(
-                candidate["sequence"],
-                CheckpointType(candidate["checkpoint_type"]),
-                candidate["state"],
-                files,
+                candidate.sequence, candidate.checkpoint_type, candidate.state, files
             )
         # Every checkpoint is damaged: the run starts over, which ends exactly the same.
         run.send(
@@ -320,9 +319,9 @@ class Worker:
         return None
 
     def _load(
-        self, operation_id: str, checkpoint: dict[str, Any], manifest: Manifest
+        self, operation_id: str, checkpoint: CheckpointForWorker, manifest: Manifest
     ) -> dict[str, Path]:
-        location = checkpoint.get("artifacts_path")
+        location = checkpoint.artifacts_path
         if location is None:
             return {}  # a checkpoint with its whole state in the event
         return self._store.load_set(location, manifest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,10 @@ ALLOWED: dict[str, set[str]] = {
     "eventlog": {"domain"},
     "projections": {"domain", "eventlog"},
     "artifacts": {"domain", "config"},
+    # The wire: answers of the API as pydantic models, shared by the API and its clients.
+    "contracts": {"domain"},
+    # One HTTP client of the API (httpx), shared by the worker, the CLI and the demo.
+    "transport": {"contracts"},
     "handlers": {"domain", "eventlog", "projections", "config", "artifacts"},
     # bootstrap/worker.py composes a worker process (it never imports the database side).
     "bootstrap": {
@@ -25,8 +30,17 @@ ALLOWED: dict[str, set[str]] = {
         "artifacts",
         "workers",
     },
-    "api": {"domain", "eventlog", "projections", "handlers", "config", "artifacts", "bootstrap"},
-    "workers": {"domain", "config", "artifacts"},
+    "api": {
+        "domain",
+        "eventlog",
+        "projections",
+        "handlers",
+        "config",
+        "artifacts",
+        "bootstrap",
+        "contracts",
+    },
+    "workers": {"domain", "config", "artifacts", "contracts", "transport"},
     "cli": {
         "domain",
         "eventlog",
@@ -37,9 +51,13 @@ ALLOWED: dict[str, set[str]] = {
         "bootstrap",
         "api",
         "workers",
+        "contracts",
+        "transport",
     },
 }
 FORBIDDEN_IN_DOMAIN = {"sqlalchemy", "psycopg", "psycopg_pool", "litestar", "httpx", "alembic"}
+CONTRACTS_MAY_USE = {"pydantic", "ktrdr"}
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -82,5 +100,16 @@ def test_workers_never_touch_the_database() -> None:
         for path in (PACKAGE / "workers").rglob("*.py")
         for name in imports_of(path)
         if name.split(".")[0] in {"psycopg", "psycopg_pool", "sqlalchemy", "alembic"}
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_contracts_are_pydantic_only() -> None:
+    """Any client may import the wire, so it drags in no server or HTTP library."""
+    bad = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in (PACKAGE / "contracts").rglob("*.py")
+        for name in imports_of(path)
+        if name.split(".")[0] not in CONTRACTS_MAY_USE | STDLIB
     ]
     assert not bad, "\n".join(bad)

@@ -29,7 +29,15 @@ def context(tmp_path: Path, answer: Any) -> tuple[RunContext, list[dict[str, Any
         return response
 
     http = httpx.Client(base_url="http://backend", transport=httpx.MockTransport(backend))
-    claim = Claim(OP, "backtesting", {}, 1, 1, None, [])
+    claim = Claim(
+        operation_id=OP,
+        operation_type="backtesting",
+        params={},
+        attempt=1,
+        next_checkpoint_sequence=1,
+        resume_from=None,
+        fallbacks=[],
+    )
     link = Link(orphan_timeout=60)
     link.registered()
     run = OperationRun(

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
+from uuid import UUID
 
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from ktrdr.api.deps import USER, SystemDep, read
-from ktrdr.api.schemas import CheckpointTypeName, OperationTypeName, operation_id
+from ktrdr.api.openapi import problems
+from ktrdr.api.schemas import CheckpointTypeName, OperationTypeName
+from ktrdr.contracts import (
+    CheckpointHistory,
+    CheckpointPage,
+    CheckpointsDeleted,
+    CheckpointStats,
+    CheckpointView,
+    CleanupReport,
+)
 from ktrdr.domain import CheckpointNotFound, OperationNotFound
 from ktrdr.handlers import operations as use_cases
 from ktrdr.handlers.cleanup import run_cleanup
@@ -21,7 +31,7 @@ class CheckpointsController(Controller):
     path = "/checkpoints"
     tags = ["checkpoints"]
 
-    @get("/")
+    @get("/", responses=problems())
     async def list_checkpoints(
         self,
         system: SystemDep,
@@ -30,7 +40,7 @@ class CheckpointsController(Controller):
         older_than_days: Annotated[float | None, QueryParameter(gt=0)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
-    ) -> dict[str, Any]:
+    ) -> CheckpointPage:
         items, total = await read(
             system,
             views.list_checkpoints,
@@ -41,20 +51,22 @@ class CheckpointsController(Controller):
             limit=limit,
             offset=offset,
         )
-        return {"items": [_marked(system, i) for i in items], "total": total}
+        return CheckpointPage.model_validate(
+            {"items": [_marked(system, i) for i in items], "total": total}
+        )
 
-    @get("/stats")
-    async def checkpoint_stats(self, system: SystemDep) -> dict[str, Any]:
+    @get("/stats", responses=problems())
+    async def checkpoint_stats(self, system: SystemDep) -> CheckpointStats:
         """Every live checkpoint: counts, the sizes their events recorded, the bytes of
         their rows in the database and of the artifact files on disk."""
         totals = await read(system, views.checkpoint_stats)
         on_disk = await asyncio.to_thread(system.artifacts.disk_usage)
-        return {**totals, "artifacts_on_disk_bytes": on_disk}
+        return CheckpointStats.model_validate({**totals, "artifacts_on_disk_bytes": on_disk})
 
-    @post("/cleanup", status_code=HTTP_200_OK)
+    @post("/cleanup", status_code=HTTP_200_OK, responses=problems())
     async def cleanup(
         self, system: SystemDep, max_age_days: Annotated[float | None, QueryParameter(ge=1)] = None
-    ) -> dict[str, Any]:
+    ) -> CleanupReport:
         report = await run_cleanup(
             system.bus,
             system.pool,
@@ -63,30 +75,36 @@ class CheckpointsController(Controller):
             now=system.bus.clock(),
             actor=USER,
         )
-        return report.as_json()
+        return CleanupReport.model_validate(report.as_json())
 
-    @get("/{op_id:str}")
-    async def get_checkpoint(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
-        op = operation_id(op_id)
+    @get("/{op_id:str}", responses=problems(404))
+    async def get_checkpoint(self, system: SystemDep, op_id: FromPath[UUID]) -> CheckpointView:
+        op = str(op_id)
         found = await read(system, views.get_checkpoint, op)
         if found is None:
             await _must_exist(system, op)
             raise CheckpointNotFound(op)
-        return _marked(system, found)
+        return CheckpointView.model_validate(_marked(system, found))
 
-    @get("/{op_id:str}/history")
-    async def checkpoint_history(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
-        op = operation_id(op_id)
+    @get("/{op_id:str}/history", responses=problems(404))
+    async def checkpoint_history(
+        self, system: SystemDep, op_id: FromPath[UUID]
+    ) -> CheckpointHistory:
+        op = str(op_id)
         await _must_exist(system, op)
         items = await read(system, views.checkpoint_history, op)
         marked = [_marked(system, item) for item in items]
-        return {"operation_id": op, "items": marked, "total": len(items)}
+        return CheckpointHistory.model_validate(
+            {"operation_id": op, "items": marked, "total": len(items)}
+        )
 
-    @delete("/{op_id:str}", status_code=HTTP_200_OK)
-    async def delete_checkpoints(self, system: SystemDep, op_id: FromPath[str]) -> dict[str, Any]:
-        op = operation_id(op_id)
+    @delete("/{op_id:str}", status_code=HTTP_200_OK, responses=problems(404, 409))
+    async def delete_checkpoints(
+        self, system: SystemDep, op_id: FromPath[UUID]
+    ) -> CheckpointsDeleted:
+        op = str(op_id)
         deleted = await use_cases.delete_checkpoints(system.bus, system.artifacts, op, actor=USER)
-        return {"operation_id": op, "deleted_sequences": deleted}
+        return CheckpointsDeleted(operation_id=op, deleted_sequences=deleted)
 
 
 def _marked(system: SystemDep, item: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get
 
+from ktrdr.api.openapi import problems
+from ktrdr.contracts import OperationTypes, OperationTypeView
 from ktrdr.domain import PARAMS_MODELS, params_schema
 
 
@@ -13,15 +13,15 @@ class OperationTypesController(Controller):
     path = "/operation-types"
     tags = ["operations"]
 
-    @get("/")
-    async def list_operation_types(self) -> dict[str, Any]:
+    @get("/", responses=problems())
+    async def list_operation_types(self) -> OperationTypes:
         """Each operation type with the JSON Schema of its params and their defaults."""
         items = [
-            {
-                "operation_type": str(kind),
-                "params_schema": params_schema(kind),
-                "defaults": model().model_dump(mode="json"),
-            }
+            OperationTypeView(
+                operation_type=kind,
+                params_schema=params_schema(kind),
+                defaults=model().model_dump(mode="json"),
+            )
             for kind, model in PARAMS_MODELS.items()
         ]
-        return {"items": items}
+        return OperationTypes(items=items)

@@ -7,13 +7,14 @@ repeat of a write that was committed (its reply lost) gets the original answer.
 
 from __future__ import annotations
 
-from typing import Any
+from uuid import UUID
 
 from litestar import Controller, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from ktrdr.api.deps import System, SystemDep
+from ktrdr.api.openapi import problems
 from ktrdr.api.schemas import (
     CancelledRequest,
     CheckpointFailureRequest,
@@ -24,8 +25,8 @@ from ktrdr.api.schemas import (
     ProgressRequest,
     ReleaseRequest,
     WorkerWrite,
-    operation_id,
 )
+from ktrdr.contracts import CheckpointSavedAnswer, MetricsRecorded, Recorded, StatusAnswer
 from ktrdr.domain import (
     ArtifactFile,
     CompleteOperation,
@@ -48,35 +49,35 @@ class WorkerWritesController(Controller):
     path = "/operations/{op_id:str}"
     tags = ["worker writes"]
 
-    @post("/acknowledge", status_code=HTTP_200_OK)
+    @post("/acknowledge", status_code=HTTP_200_OK, responses=problems(404, 409, 422))
     async def acknowledge_claim(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[WorkerWrite]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[WorkerWrite]
+    ) -> StatusAnswer:
         state = await use_cases.acknowledge_claim(
-            system.bus, operation_id(op_id), data.worker_id, data.attempt
+            system.bus, str(op_id), data.worker_id, data.attempt
         )
-        return {"operation_id": state.operation_id, "status": str(state.status)}
+        return StatusAnswer(operation_id=state.operation_id, status=state.status)
 
-    @post("/release", status_code=HTTP_200_OK)
+    @post("/release", status_code=HTTP_200_OK, responses=problems(404, 409, 422))
     async def release_claim(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[ReleaseRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[ReleaseRequest]
+    ) -> StatusAnswer:
         state = await use_cases.release_claim(
             system.bus,
-            operation_id(op_id),
+            str(op_id),
             data.attempt,
             data.reason,
             worker_id=data.worker_id,
             actor=_actor(data.worker_id),
         )
-        return {"operation_id": state.operation_id, "status": str(state.status)}
+        return StatusAnswer(operation_id=state.operation_id, status=state.status)
 
-    @post("/progress", status_code=HTTP_200_OK)
+    @post("/progress", status_code=HTTP_200_OK, responses=problems(404, 409, 422))
     async def report_progress(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[ProgressRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[ProgressRequest]
+    ) -> Recorded:
         command = ReportProgress(
-            operation_id=operation_id(op_id),
+            operation_id=str(op_id),
             at=system.bus.clock(),
             event_interval_seconds=system.settings.progress_event_interval_seconds,
             **data.model_dump(),
@@ -84,14 +85,14 @@ class WorkerWritesController(Controller):
         state, events = await system.bus.operation(command, actor=_actor(data.worker_id))
         assert state is not None
         await progress.keep_live(system.pool, command)
-        return {"recorded": bool(events), "cancellation_requested": state.cancellation_requested}
+        return Recorded(recorded=bool(events), cancellation_requested=state.cancellation_requested)
 
-    @post("/metrics", status_code=HTTP_200_OK)
+    @post("/metrics", status_code=HTTP_200_OK, responses=problems(404, 409, 422))
     async def record_metrics(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[MetricsRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[MetricsRequest]
+    ) -> MetricsRecorded:
         command = RecordMetrics(
-            operation_id=operation_id(op_id),
+            operation_id=str(op_id),
             at=system.bus.clock(),
             **data.model_dump(exclude={"write_id"}),
         )
@@ -99,18 +100,17 @@ class WorkerWritesController(Controller):
             command, actor=_actor(data.worker_id), idempotency_key=data.write_id
         )
         assert state is not None
-        return {
-            "recorded": len(data.points),
-            "cancellation_requested": state.cancellation_requested,
-        }
+        return MetricsRecorded(
+            recorded=len(data.points), cancellation_requested=state.cancellation_requested
+        )
 
-    @post("/checkpoints", status_code=HTTP_201_CREATED)
+    @post("/checkpoints", status_code=HTTP_201_CREATED, responses=problems(404, 409, 422))
     async def save_checkpoint(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[CheckpointRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[CheckpointRequest]
+    ) -> CheckpointSavedAnswer:
         fields = data.model_dump(exclude={"artifacts"})
         command = SaveCheckpoint(
-            operation_id=operation_id(op_id),
+            operation_id=str(op_id),
             at=system.bus.clock(),
             artifacts=tuple(ArtifactFile(**a.model_dump()) for a in data.artifacts),
             **fields,
@@ -119,45 +119,47 @@ class WorkerWritesController(Controller):
         assert state is not None
         # A repeat of a committed save decided nothing new: its sequence is the one posted.
         sequence = command.sequence or state.last_sequence
-        return {"sequence": sequence, "cancellation_requested": state.cancellation_requested}
+        return CheckpointSavedAnswer(
+            sequence=sequence, cancellation_requested=state.cancellation_requested
+        )
 
-    @post("/checkpoint-failures", status_code=HTTP_200_OK)
+    @post("/checkpoint-failures", status_code=HTTP_200_OK, responses=problems(404, 409, 422))
     async def report_checkpoint_failure(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[CheckpointFailureRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[CheckpointFailureRequest]
+    ) -> Recorded:
         command = ReportCheckpointFailure(
-            operation_id=operation_id(op_id), at=system.bus.clock(), **data.model_dump()
+            operation_id=str(op_id), at=system.bus.clock(), **data.model_dump()
         )
         state, events = await system.bus.operation(command, actor=_actor(data.worker_id))
         assert state is not None
-        return {"recorded": bool(events), "cancellation_requested": state.cancellation_requested}
+        return Recorded(recorded=bool(events), cancellation_requested=state.cancellation_requested)
 
-    @post("/complete", status_code=HTTP_200_OK)
+    @post("/complete", status_code=HTTP_200_OK, responses=problems(404, 409, 422))
     async def complete(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[CompleteRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[CompleteRequest]
+    ) -> StatusAnswer:
         return await _end(system, op_id, CompleteOperation, data)
 
-    @post("/fail", status_code=HTTP_200_OK)
+    @post("/fail", status_code=HTTP_200_OK, responses=problems(404, 409, 422))
     async def fail(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[FailRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[FailRequest]
+    ) -> StatusAnswer:
         return await _end(system, op_id, FailOperation, data)
 
-    @post("/cancelled", status_code=HTTP_200_OK)
+    @post("/cancelled", status_code=HTTP_200_OK, responses=problems(404, 409, 422))
     async def confirm_cancellation(
-        self, system: SystemDep, op_id: FromPath[str], data: JSONBody[CancelledRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[CancelledRequest]
+    ) -> StatusAnswer:
         return await _end(system, op_id, ConfirmCancellation, data)
 
 
 async def _end(
     system: System,
-    op_id: str,
+    op_id: UUID,
     command: type[CompleteOperation | FailOperation | ConfirmCancellation],
     data: WorkerWrite,
-) -> dict[str, Any]:
-    ended = command(operation_id=operation_id(op_id), at=system.bus.clock(), **data.model_dump())
+) -> StatusAnswer:
+    ended = command(operation_id=str(op_id), at=system.bus.clock(), **data.model_dump())
     state, _ = await system.bus.operation(ended, actor=_actor(data.worker_id))
     assert state is not None
-    return {"operation_id": state.operation_id, "status": str(state.status)}
+    return StatusAnswer(operation_id=state.operation_id, status=state.status)

@@ -6,43 +6,66 @@ import asyncio
 import socket
 import uuid
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from ktrdr.api.deps import System, SystemDep, read
+from ktrdr.api.openapi import problems
 from ktrdr.api.schemas import ClaimRequest, HeartbeatRequest, RegisterWorkerRequest
+from ktrdr.contracts import (
+    WORKER_ID_PATTERN,
+    CheckpointForWorker,
+    Claim,
+    Deregistered,
+    HeartbeatAnswer,
+    Registered,
+    Standing,
+    WorkerList,
+)
 from ktrdr.domain import RegisterWorker, describe_position
 from ktrdr.domain.operation import CheckpointInfo
 from ktrdr.handlers import workers as use_cases
 from ktrdr.projections import views
 
+WorkerIdPath = Annotated[
+    str,
+    PathParameter(
+        pattern=WORKER_ID_PATTERN,
+        max_length=200,
+        description="The id the worker registered with: letters, digits and ``._:@-``.",
+    ),
+]
 
-def _standing(judged: use_cases.Standing | None) -> dict[str, Any] | None:
+
+def _standing(judged: use_cases.Standing | None) -> Standing | None:
     if judged is None:
         return None
-    return {
-        "operation_id": judged.operation_id,
-        "attempt": judged.attempt,
-        "action": "continue" if judged.keep else "drop",
-        "reason": judged.reason,
-    }
+    return Standing(
+        operation_id=judged.operation_id,
+        attempt=judged.attempt,
+        action="continue" if judged.keep else "drop",
+        reason=judged.reason,
+    )
 
 
 def checkpoint_for_worker(
     info: CheckpointInfo, operation_type: str, state: Mapping[str, Any]
-) -> dict[str, Any]:
-    return {
-        "sequence": info.sequence,
-        "checkpoint_type": str(info.checkpoint_type),
-        "state": state,
-        "artifacts_path": info.artifacts_path,
-        "artifacts": [a.model_dump(mode="json") for a in info.artifacts],
-        "created_at": info.created_at.isoformat(),
-        "summary": describe_position(operation_type, info.position),
-    }
+) -> CheckpointForWorker:
+    return CheckpointForWorker.model_validate(
+        {
+            "sequence": info.sequence,
+            "checkpoint_type": info.checkpoint_type,
+            "state": state,
+            "artifacts_path": info.artifacts_path,
+            "artifacts": [a.model_dump() for a in info.artifacts],
+            "created_at": info.created_at,
+            "summary": describe_position(operation_type, info.position),
+        }
+    )
 
 
 def _settings(system: System) -> dict[str, float]:
@@ -52,14 +75,20 @@ def _settings(system: System) -> dict[str, float]:
     }
 
 
+_CLAIM_RESPONSES = {
+    **problems(404, 422),
+    HTTP_204_NO_CONTENT: ResponseSpec(None, description="No operation came in the wait"),
+}
+
+
 class WorkersController(Controller):
     path = "/workers"
     tags = ["workers"]
 
-    @post("/", status_code=HTTP_201_CREATED)
+    @post("/", status_code=HTTP_201_CREATED, responses=problems(422))
     async def register_worker(
         self, system: SystemDep, data: JSONBody[RegisterWorkerRequest]
-    ) -> dict[str, Any]:
+    ) -> Registered:
         command = RegisterWorker(
             worker_id=data.worker_id
             or f"{data.worker_type}-{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
@@ -73,30 +102,30 @@ class WorkersController(Controller):
             current_attempt=data.current_attempt,
         )
         state, judged = await use_cases.register_worker(system.bus, system.pool, command)
-        return {
-            "worker_id": state.worker_id,
-            "status": str(state.status),
-            "current_operation": _standing(judged),
+        return Registered(
+            worker_id=state.worker_id,
+            status=state.status,
+            current_operation=_standing(judged),
             **_settings(system),
-        }
+        )
 
-    @post("/{worker_id:str}/heartbeat", status_code=HTTP_200_OK)
+    @post("/{worker_id:str}/heartbeat", status_code=HTTP_200_OK, responses=problems(404, 422))
     async def heartbeat(
-        self, system: SystemDep, worker_id: FromPath[str], data: JSONBody[HeartbeatRequest]
-    ) -> dict[str, Any]:
+        self, system: SystemDep, worker_id: WorkerIdPath, data: JSONBody[HeartbeatRequest]
+    ) -> HeartbeatAnswer:
         judged, cancel = await use_cases.heartbeat(
             system.bus, system.pool, worker_id, data.operation_id, data.attempt
         )
-        return {"current_operation": _standing(judged), "cancellation_requested": cancel}
+        return HeartbeatAnswer(current_operation=_standing(judged), cancellation_requested=cancel)
 
-    @post("/{worker_id:str}/claim", status_code=HTTP_200_OK)
+    @post("/{worker_id:str}/claim", status_code=HTTP_200_OK, responses=_CLAIM_RESPONSES)
     async def claim(
         self,
         system: SystemDep,
         request: Request[Any, Any, Any],
-        worker_id: FromPath[str],
+        worker_id: WorkerIdPath,
         data: JSONBody[ClaimRequest],
-    ) -> Response[Any]:
+    ) -> Response[Claim]:
         # The body is read, so the next message the server has for us is the disconnect.
         hangup = asyncio.ensure_future(request.receive())
         try:
@@ -106,35 +135,36 @@ class WorkersController(Controller):
         finally:
             hangup.cancel()
         if claimed is None:
-            return Response(content=None, status_code=HTTP_204_NO_CONTENT)
+            # No body: the annotation names what a 200 carries.
+            return Response(content=cast(Claim, None), status_code=HTTP_204_NO_CONTENT)
         state = claimed.state
         kind = str(state.operation_type)
         return Response(
-            {
-                "operation_id": state.operation_id,
-                "operation_type": kind,
-                "params": state.params,
-                "attempt": state.attempt,
-                "next_checkpoint_sequence": state.last_sequence + 1,
-                "resume_from": claimed.resume_from
+            Claim(
+                operation_id=state.operation_id,
+                operation_type=state.operation_type,
+                params=dict(state.params),
+                attempt=state.attempt,
+                next_checkpoint_sequence=state.last_sequence + 1,
+                resume_from=claimed.resume_from
                 and checkpoint_for_worker(
                     claimed.resume_from, kind, claimed.states[claimed.resume_from.sequence]
                 ),
-                "fallbacks": [
+                fallbacks=[
                     checkpoint_for_worker(c, kind, claimed.states[c.sequence])
                     for c in claimed.fallbacks
                 ],
-            }
+            )
         )
 
-    @delete("/{worker_id:str}", status_code=HTTP_200_OK)
+    @delete("/{worker_id:str}", status_code=HTTP_200_OK, responses=problems(404))
     async def deregister_worker(
-        self, system: SystemDep, worker_id: FromPath[str], reason: FromQuery[str] = "shutdown"
-    ) -> dict[str, Any]:
+        self, system: SystemDep, worker_id: WorkerIdPath, reason: FromQuery[str] = "shutdown"
+    ) -> Deregistered:
         state = await use_cases.deregister_worker(system.bus, worker_id, reason)
-        return {"worker_id": state.worker_id, "status": str(state.status)}
+        return Deregistered(worker_id=state.worker_id, status=state.status)
 
-    @get("/")
+    @get("/", responses=problems())
     async def list_workers(
         self,
         system: SystemDep,
@@ -146,7 +176,7 @@ class WorkersController(Controller):
                 " (hidden by default: a dead worker is not news for long)."
             ),
         ] = False,
-    ) -> dict[str, Any]:
+    ) -> WorkerList:
         items = await read(
             system,
             views.list_workers,
@@ -155,4 +185,4 @@ class WorkersController(Controller):
             include_deregistered=include_deregistered,
             include_lost=include_lost,
         )
-        return {"items": items, "total": len(items)}
+        return WorkerList.model_validate({"items": items, "total": len(items)})
