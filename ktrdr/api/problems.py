@@ -38,6 +38,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "CHECKPOINT_NOT_RESUMABLE": 409,
     "CONFLICTING_WRITE": 409,
     "OPERATION_FINISHED": 409,
+    "DEVICE_CHANGE_REFUSED": 409,
     "VALIDATION_ERROR": 422,
     # A stored history this code cannot read: the server's fault, not the request's.
     "UNKNOWN_EVENT_TYPE": 500,

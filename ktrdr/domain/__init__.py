@@ -26,12 +26,14 @@ from ktrdr.domain.checkpoint_summary import (
     checkpoint_summary,
     describe_position,
 )
+from ktrdr.domain.devices import CUDA, check_device_params
 from ktrdr.domain.errors import (
     CheckpointNotFound,
     CheckpointNotResumable,
     CheckpointSequenceMismatch,
     ConflictingWrite,
     CorruptHistory,
+    DeviceChangeRefused,
     DomainError,
     OperationAlreadyExists,
     OperationBusy,
@@ -185,7 +187,10 @@ __all__ = [
     "CompleteOperation",
     "ConfirmCancellation",
     "ConflictingWrite",
+    "CUDA",
     "CorruptHistory",
+    "DeviceChangeRefused",
+    "check_device_params",
     "CreateOperation",
     "DeleteCheckpoints",
     "DeletionReason",

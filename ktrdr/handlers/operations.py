@@ -19,8 +19,10 @@ from ktrdr.domain import (
     ResumeOperation,
     ResumeRequested,
     RetryPolicy,
+    check_device_params,
     parse_research_params,
 )
+from ktrdr.domain.devices import RunDevice
 from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.handlers.bus import CommandBus
 
@@ -49,6 +51,8 @@ async def create_operation(
     """``retry_policy``: complete (the defaults filled in), so the event records it whole."""
     if operation_type == OperationType.AGENT_RESEARCH:
         parse_research_params(params)  # the backend runs it, so it refuses bad params at once
+    if operation_type == OperationType.TRAINING:
+        check_device_params(params)  # a bad device would leave the operation waiting forever
     command = CreateOperation(
         operation_id=str(uuid.uuid4()),
         at=bus.clock(),
@@ -93,6 +97,8 @@ async def resume_operation(
     operation_id: str,
     checkpoint_sequence: int | None = None,
     *,
+    device: RunDevice | None = None,
+    allow_device_change: bool = False,
     actor: str,
 ) -> tuple[OperationState, CheckpointInfo]:
     """Resume from the checkpoint asked for, or the newest one whose files are there."""
@@ -102,6 +108,8 @@ async def resume_operation(
         at=bus.clock(),
         checkpoint_sequence=checkpoint_sequence,
         unavailable=unavailable(store, before) if before else (),
+        device=device,
+        allow_device_change=allow_device_change,
     )
     state, events = await bus.operation(command, actor=actor)
     assert state is not None

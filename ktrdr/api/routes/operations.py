@@ -102,9 +102,15 @@ class OperationsController(Controller):
     async def resume_operation(
         self, system: SystemDep, op_id: FromPath[str], data: JSONBody[ResumeRequest | None] = None
     ) -> dict[str, Any]:
-        sequence = data.checkpoint_sequence if data else None
+        asked = data or ResumeRequest()
         state, checkpoint = await use_cases.resume_operation(
-            system.bus, system.artifacts, operation_id(op_id), sequence, actor=USER
+            system.bus,
+            system.artifacts,
+            operation_id(op_id),
+            asked.checkpoint_sequence,
+            device=asked.device,
+            allow_device_change=asked.allow_device_change,
+            actor=USER,
         )
         return {
             "operation_id": state.operation_id,
