@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,6 +50,7 @@ def worker(
         heartbeat_interval=settings.heartbeat_interval_seconds,
         orphan_timeout=settings.orphan_timeout_seconds,
         shutdown_timeout=settings.shutdown_timeout_seconds,
+        cuda=_cuda(worker_type, workload),
     )
     api = ApiClient(url or settings.api_url)
     runner = Worker(
@@ -64,3 +65,14 @@ def worker(
     finally:
         api.close()
     raise typer.Exit(code)
+
+
+def _cuda(worker_type: WorkerType, workload: str | None) -> dict[str, Any] | None:
+    """Training workers register the CUDA devices they have (only they compute on them)."""
+    if worker_type != WorkerType.training or workload is not None:
+        return None
+    from ktrdr.workers.training.cuda import detect_cuda
+
+    found = detect_cuda()
+    logging.getLogger(__name__).info("CUDA: %s", found or "none")
+    return found

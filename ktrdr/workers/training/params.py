@@ -11,12 +11,16 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from ktrdr.domain import ValidationError
+from ktrdr.domain.devices import Device, Precision, RunDevice
 
 # Fields that only say when to checkpoint or how to test; they never change the
 # trajectory of the run, so a resume may use other values for them.
 _CADENCE_FIELDS = frozenset(
     {"checkpoint_every_epochs", "checkpoint_interval_seconds", "fail_at_epoch"}
 )
+# The device enters the trajectory resolved (auto -> cpu or cuda), not as asked;
+# allow_device_change only says whether a resume may leave the checkpoint's device.
+_DEVICE_FIELDS = frozenset({"device", "allow_device_change"})
 
 
 class DataSource(BaseModel):
@@ -49,15 +53,27 @@ class TrainingParams(BaseModel):
     checkpoint_interval_seconds: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     fail_at_epoch: int | None = Field(None, ge=0)
     """Test hook: raise inside the training step of the first batch of this epoch."""
+    device: Device = "auto"
+    """auto: CUDA when the worker has it, else the CPU. Part of the trajectory."""
+    precision: Precision = "32"
+    """bf16: autocast to bfloat16 on the run's device. Part of the trajectory."""
+    allow_device_change: bool = False
+    """Set by a resume that accepts another device than its checkpoint's (inexact)."""
 
     def bars_params(self) -> dict[str, Any]:
         """The params bars.bars_from_params understands."""
         data = None if self.data is None else self.data.model_dump()
         return {"bars": self.bars, "seed": self.seed, "data": data}
 
-    def trajectory_sha256(self) -> str:
-        """Hash of the params that decide the result; a checkpoint must match it to resume."""
-        relevant = self.model_dump(mode="json", exclude=set(_CADENCE_FIELDS))
+    def trajectory_sha256(self, device: RunDevice) -> str:
+        """Hash of the params that decide the result on ``device`` (the one the run really
+        uses); a checkpoint must match it to resume."""
+        relevant = self.model_dump(mode="json", exclude=set(_CADENCE_FIELDS | _DEVICE_FIELDS))
+        # CPU float32 leaves the keys out, so checkpoints made before devices still match.
+        if device != "cpu":
+            relevant["device"] = device
+        if self.precision == "32":
+            del relevant["precision"]
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
