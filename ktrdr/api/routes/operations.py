@@ -115,6 +115,7 @@ class OperationsController(Controller):
         return {
             "operation_id": state.operation_id,
             "status": str(state.status),
+            "device": state.params.get("device") if state.operation_type == "training" else None,
             "resumed_from": {
                 "sequence": checkpoint.sequence,
                 "checkpoint_type": str(checkpoint.checkpoint_type),
