@@ -21,6 +21,9 @@ from tests.unit.test_training_resume import PARAMS, Outcome, assert_same_end, fi
 from tests.unit.workload_fakes import FakeContext, Journal
 
 BF16 = {"precision": "bf16"}
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+"""Where "auto" runs here (scripts/gpu_check.sh runs these tests on CUDA)."""
+CPU = {**PARAMS, "device": "cpu"}
 
 
 @pytest.fixture
@@ -95,10 +98,10 @@ def test_bf16_trains_in_bf16_and_records_its_device(
     result = bf16_baseline.result
     float32 = run(journal)
     assert result["model_sha256"] != float32["model_sha256"]  # autocast changed the numbers
-    assert (result["device"], result["precision"]) == ("cpu", "bf16")
-    assert (result["exact"], result["devices"]) == (True, ["cpu"])
+    assert (result["device"], result["precision"]) == (DEVICE, "bf16")
+    assert (result["exact"], result["devices"]) == (True, [DEVICE])
     state = bf16_baseline.journal.latest().state
-    assert (state["device"], state["devices"], state["precision"]) == ("cpu", ["cpu"], "bf16")
+    assert (state["device"], state["devices"], state["precision"]) == (DEVICE, [DEVICE], "bf16")
 
 
 @pytest.mark.parametrize("stop_at", [3, 8, 16])
@@ -126,18 +129,17 @@ def made_on_cuda(journal: Journal, params: dict[str, Any]) -> ResumePoint:
 
 
 def test_a_resume_on_another_device_is_refused_unless_allowed(journal: Journal) -> None:
-    stop(journal, stop_at=8)
-    resume = made_on_cuda(journal, PARAMS)
-    with pytest.raises(
-        CheckpointIncompatible, match="made on cuda and this run is on cpu"
-    ) as caught:
-        TrainingWorkload().run(PARAMS, resume, FakeContext(journal))
-    assert caught.value.code == "DEVICE_CHANGE_REFUSED"
+    stop(journal, stop_at=8, params=CPU)
+    resume = made_on_cuda(journal, CPU)
+    refused = FakeContext(journal)
+    with pytest.raises(CheckpointIncompatible, match="made on cuda and this run is on cpu") as err:
+        TrainingWorkload().run(CPU, resume, refused)
+    refused.close()
+    assert err.value.code == "DEVICE_CHANGE_REFUSED"
 
-    allowed = {**PARAMS, "allow_device_change": True}
     ctx = FakeContext(journal)
     try:
-        result = TrainingWorkload().run(allowed, resume, ctx)
+        result = TrainingWorkload().run({**CPU, "allow_device_change": True}, resume, ctx)
     finally:
         ctx.close()
     assert (result["exact"], result["devices"], result["device"]) == (False, ["cuda", "cpu"], "cpu")
