@@ -22,6 +22,7 @@ from ktrdr.domain.errors import (
     OperationNotFound,
     OperationNotResumable,
     StaleAttempt,
+    ValidationError,
 )
 from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.domain.operation_commands import (
@@ -69,6 +70,7 @@ from ktrdr.domain.vocabulary import (
     DeletionReason,
     FailureReason,
     OperationStatus,
+    OperationType,
 )
 
 PROGRESS_INTERVAL = timedelta(seconds=1)
@@ -432,6 +434,8 @@ def _repeated_failure(state: OperationState, command: FailOperation) -> bool:
 def _resume(state: OperationState, command: ResumeOperation) -> list[OperationEvent]:
     if state.status not in _STOPPED:
         raise OperationNotResumable(state.operation_id, state.status)
+    if command.device and state.operation_type != OperationType.TRAINING:
+        raise ValidationError(f"a {state.operation_type} operation has no device to resume on")
     checkpoint = _resume_point(state, command)
     device = pinned_device(
         {"device": command.device} if command.device else state.params, checkpoint.device

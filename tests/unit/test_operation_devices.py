@@ -11,6 +11,7 @@ from ktrdr.domain import (
     ResumeRequested,
     RetryOperation,
     RetryScheduled,
+    ValidationError,
 )
 from tests.unit.operation_scenarios import OP, at, claimed, created, failed, given, saved
 
@@ -54,6 +55,12 @@ def test_an_allowed_device_change_is_recorded_in_the_params() -> None:
     state = given(*history).when(resume("cpu", allow=True)).then(resumed("cpu", allow=True))
     assert state is not None
     assert state.params == {"device": "cpu", "allow_device_change": True}
+
+
+def test_only_training_resumes_on_a_device() -> None:
+    history = (created(operation_type="backtesting"), claimed(), saved(1), failed())
+    refused = given(*history).when(resume("cuda")).then_refused(ValidationError)
+    assert "backtesting operation has no device" in refused.detail
 
 
 def test_a_checkpoint_without_a_device_and_other_types_leave_the_params_alone() -> None:
