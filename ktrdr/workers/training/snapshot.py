@@ -55,11 +55,16 @@ def capture(trainer: Trainer, staging: StagingPool | None = None) -> Capture:
         MODEL: model_file(trainer.config, copied["model"]),
         OPTIMIZER: copied["optimizer"],
         SCHEDULER: copy.deepcopy(trainer.scheduler.state_dict()),
-        BEST_MODEL: model_file(trainer.config, trainer.best_weights),  # replaced, never mutated
+        # Replaced, never mutated; on the CPU, so any machine can load the file.
+        BEST_MODEL: model_file(trainer.config, _on_cpu(trainer.best_weights)),
         RANDOM_STATES: _random_states(trainer),
     }
     files = {name: functools.partial(_save, content) for name, content in contents.items()}
     return Capture(state=checkpoint_state(trainer), files=files)
+
+
+def _on_cpu(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.cpu() for name, tensor in weights.items()}
 
 
 def checkpoint_state(trainer: Trainer) -> dict[str, Any]:
