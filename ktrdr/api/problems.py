@@ -16,6 +16,7 @@ from ktrdr.domain.errors import (
     CheckpointSequenceMismatch,
     ConflictingWrite,
     CorruptHistory,
+    DeviceChangeRefused,
     DomainError,
     OperationAlreadyExists,
     OperationBusy,
@@ -61,6 +62,7 @@ ERRORS: dict[type[Exception], tuple[int, str]] = dict(
         _refusal(CheckpointNotResumable, 409),
         _refusal(ConflictingWrite, 409),
         _refusal(OperationFinished, 409),
+        _refusal(DeviceChangeRefused, 409),
         # A stored history this code cannot read: the server's fault, not the request's.
         _refusal(UnknownEventType, 500),
         _refusal(CorruptHistory, 500),

@@ -38,6 +38,10 @@ class CreateOperationRequest(Body):
 
 class ResumeRequest(Body):
     checkpoint_sequence: int | None = Field(default=None, ge=1)
+    device: Literal["cpu", "cuda"] | None = None
+    """Training: run the resume on this device instead of the params' own."""
+    allow_device_change: bool = False
+    """Accept a resume on another device than the checkpoint's; its result is not exact."""
 
 
 class ArtifactBody(Body):
@@ -46,12 +50,24 @@ class ArtifactBody(Body):
     sha256: str
 
 
+class GpuBody(Body):
+    name: str = Field(max_length=200)
+    memory_bytes: int = Field(ge=0)
+
+
+class CudaBody(Body):
+    device_count: int = Field(ge=1)
+    devices: list[GpuBody] = Field(default_factory=list)
+
+
 class RegisterWorkerRequest(Body):
     worker_id: str | None = None
     worker_type: Literal["training", "backtesting"]
     host: str
     pid: int = Field(ge=0)
     capabilities: list[str] = Field(default_factory=list)
+    """Workload names, and ``cuda`` when the worker can run CUDA work."""
+    cuda: CudaBody | None = None
     version: str
     current_operation_id: str | None = None
     current_attempt: int | None = Field(default=None, ge=1)

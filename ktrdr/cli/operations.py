@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -300,6 +301,8 @@ def _fields(op: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if op.get("checkpoint_failure"):
         fields.insert(8, ("unsaved", _unsaved(op["checkpoint_failure"])))
+    if op.get("waiting_reason"):
+        fields.insert(3, ("waiting", op["waiting_reason"]))
     return fields
 
 
@@ -340,6 +343,11 @@ def cancel(
         )
 
 
+class ResumeDevice(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
 @app.command()
 @exits_on_api_failure
 def resume(
@@ -356,6 +364,22 @@ def resume(
             show_default=False,
         ),
     ] = None,
+    device: Annotated[
+        ResumeDevice | None,
+        typer.Option(
+            help="Training: resume on this device instead of the one its params name."
+            " Default: the checkpoint's.",
+            show_default=False,
+        ),
+    ] = None,
+    allow_device_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-device-change",
+            help="Accept a resume on another device than the checkpoint's; the result is"
+            " then marked not exact.",
+        ),
+    ] = False,
     follow_it: Annotated[
         bool,
         typer.Option("--follow", help="Then watch it, as `watch` does, until it finishes."),
@@ -367,7 +391,12 @@ def resume(
 ) -> None:
     """Resume a failed or cancelled operation from a checkpoint; a worker picks it up again."""
     client = api(ctx, url)
-    body = None if from_checkpoint is None else {"checkpoint_sequence": from_checkpoint}
+    asked = {
+        "checkpoint_sequence": from_checkpoint,
+        "device": device.value if device else None,
+        "allow_device_change": allow_device_change or None,
+    }
+    body = {key: value for key, value in asked.items() if value is not None} or None
     resumed = client.post(f"/operations/{op_id}/resume", json=body)
     if as_json and not follow_it:
         print_json(resumed)
@@ -380,7 +409,10 @@ def resume(
 def _resumed(resumed: dict[str, Any]) -> str:
     source = resumed["resumed_from"]
     where = f" ({source['summary']})" if source["summary"] else ""
-    return f"resuming {resumed['operation_id']} from checkpoint #{source['sequence']}{where}"
+    device = f" on {resumed['device']}" if resumed.get("device") else ""
+    return (
+        f"resuming {resumed['operation_id']} from checkpoint #{source['sequence']}{where}{device}"
+    )
 
 
 @app.command()

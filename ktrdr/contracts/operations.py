@@ -75,6 +75,10 @@ class OperationView(Contract):
     next_retry_at: Moment | None
     timeout_seconds: float | None
     deadline_at: Moment | None
+    waiting_for: str | None = None
+    """What a pending operation waits for that no live worker has (``cuda``), or None."""
+    waiting_reason: str | None = None
+    """The same, in words, with what to do about it."""
 
 
 class OperationPage(Contract):
@@ -86,6 +90,8 @@ class OperationPage(Contract):
 class Resumed(Contract):
     operation_id: OperationIdText
     status: OperationStatus
+    device: str | None = None
+    """The device a resumed training run is pinned to (its checkpoint's, or the one asked)."""
     resumed_from: CheckpointBrief
 
 

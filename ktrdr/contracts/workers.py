@@ -74,6 +74,8 @@ class WorkerView(Contract):
     pid: int
     version: str
     capabilities: list[str]
+    cuda: JsonObject | None = None
+    """The CUDA devices the worker found at start (count, names, memory), or None."""
     current_operation_id: OperationIdText | None
     current_attempt: int | None
     heartbeat_age_seconds: float

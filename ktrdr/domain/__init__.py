@@ -26,12 +26,14 @@ from ktrdr.domain.checkpoint_summary import (
     checkpoint_summary,
     describe_position,
 )
+from ktrdr.domain.devices import CUDA
 from ktrdr.domain.errors import (
     CheckpointNotFound,
     CheckpointNotResumable,
     CheckpointSequenceMismatch,
     ConflictingWrite,
     CorruptHistory,
+    DeviceChangeRefused,
     DomainError,
     OperationAlreadyExists,
     OperationBusy,
@@ -192,7 +194,9 @@ __all__ = [
     "CompleteOperation",
     "ConfirmCancellation",
     "ConflictingWrite",
+    "CUDA",
     "CorruptHistory",
+    "DeviceChangeRefused",
     "CreateOperation",
     "DeleteCheckpoints",
     "DeletionReason",

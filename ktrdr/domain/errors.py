@@ -224,3 +224,20 @@ class ConflictingWrite(DomainError):
             f" {what}; a repeated write must carry the same content"
         )
         self.attempt = attempt
+
+
+class DeviceChangeRefused(DomainError):
+    """A resume that would run on another kind of device than its checkpoint was made on."""
+
+    code = "DEVICE_CHANGE_REFUSED"
+
+    def __init__(self, operation_id: str, sequence: int, saved_on: str, run_on: str) -> None:
+        super().__init__(
+            f"checkpoint {sequence} of operation {operation_id} was made on {saved_on}; a"
+            f" resume on {run_on} cannot be bit-exact. Resume with allow_device_change"
+            " (--allow-device-change) to accept an inexact result, or resume on"
+            f" {saved_on}"
+        )
+        self.sequence = sequence
+        self.saved_on = saved_on
+        self.run_on = run_on

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, assert_never
 
 from ktrdr.domain.checkpoint_summary import Position, checkpoint_position
+from ktrdr.domain.devices import RunDevice, checkpoint_device
 from ktrdr.domain.errors import CorruptHistory
 from ktrdr.domain.operation_events import (
     CancellationRequested,
@@ -79,6 +80,8 @@ class CheckpointInfo:
     worker_id: str
     created_at: datetime
     content_sha256: str | None = None
+    device: RunDevice | None = None
+    """The device a training run made it on (None: not said, as before devices existed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +258,7 @@ def _applied(state: OperationState, event: OperationEvent) -> OperationState:
         case ResumeRequested():
             return replace(
                 state,
+                params=_resumed_params(state.params, event),
                 status=OperationStatus.RESUMING,
                 resumed_from=event.from_sequence,
                 error=None,
@@ -269,6 +273,15 @@ def _applied(state: OperationState, event: OperationEvent) -> OperationState:
             return replace(state, checkpoints=kept)
         case _:
             assert_never(event)
+
+
+def _resumed_params(params: Mapping[str, Any], event: ResumeRequested) -> Mapping[str, Any]:
+    """The params a resume runs with: its device pinned, and whether it may change."""
+    if event.device is None:
+        return params
+    kept = {key: value for key, value in params.items() if key != "allow_device_change"}
+    allowed = {"allow_device_change": True} if event.allow_device_change else {}
+    return {**kept, "device": event.device, **allowed}
 
 
 def _queued(state: OperationState) -> OperationStatus:
@@ -306,4 +319,5 @@ def _checkpoint(event: CheckpointSaved, operation_type: OperationType) -> Checkp
         worker_id=event.worker_id,
         created_at=event.at,
         content_sha256=event.content_sha256,
+        device=checkpoint_device(event.state) if operation_type == "training" else None,
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
+from ktrdr.domain.devices import RunDevice
 from ktrdr.domain.retry import RetryPolicy, TimeoutSeconds
 from ktrdr.domain.values import (
     ArtifactFile,
@@ -160,6 +161,10 @@ class ResumeOperation(_OperationCommand):
     """The checkpoint to resume from; None for the latest one that can be."""
     unavailable: tuple[PositiveInt, ...] = ()
     """Live checkpoints whose files are missing or damaged: never offered for resume."""
+    device: RunDevice | None = None
+    """Run the resume on this device instead of the params' (training)."""
+    allow_device_change: bool = False
+    """Accept a resume on another device than its checkpoint's (the result is not exact)."""
 
 
 class ScheduleRetry(_OperationCommand):

@@ -7,11 +7,13 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import assert_never
 
+from ktrdr.domain.devices import pinned_device
 from ktrdr.domain.errors import (
     CheckpointNotFound,
     CheckpointNotResumable,
     CheckpointSequenceMismatch,
     ConflictingWrite,
+    DeviceChangeRefused,
     OperationAlreadyExists,
     OperationBusy,
     OperationFinished,
@@ -20,6 +22,7 @@ from ktrdr.domain.errors import (
     OperationNotFound,
     OperationNotResumable,
     StaleAttempt,
+    ValidationError,
 )
 from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.domain.operation_commands import (
@@ -67,6 +70,7 @@ from ktrdr.domain.vocabulary import (
     DeletionReason,
     FailureReason,
     OperationStatus,
+    OperationType,
 )
 
 PROGRESS_INTERVAL = timedelta(seconds=1)
@@ -430,7 +434,15 @@ def _repeated_failure(state: OperationState, command: FailOperation) -> bool:
 def _resume(state: OperationState, command: ResumeOperation) -> list[OperationEvent]:
     if state.status not in _STOPPED:
         raise OperationNotResumable(state.operation_id, state.status)
+    if command.device and state.operation_type != OperationType.TRAINING:
+        raise ValidationError(f"a {state.operation_type} operation has no device to resume on")
     checkpoint = _resume_point(state, command)
+    device = pinned_device(
+        {"device": command.device} if command.device else state.params, checkpoint.device
+    )
+    saved_on = checkpoint.device
+    if saved_on and device and device != saved_on and not command.allow_device_change:
+        raise DeviceChangeRefused(state.operation_id, checkpoint.sequence, saved_on, device)
     return [
         ResumeRequested(
             operation_id=command.operation_id,
@@ -438,6 +450,8 @@ def _resume(state: OperationState, command: ResumeOperation) -> list[OperationEv
             from_sequence=checkpoint.sequence,
             checkpoint_type=checkpoint.checkpoint_type,
             previous_status=state.status,
+            device=device,
+            allow_device_change=command.allow_device_change,
         )
     ]
 
@@ -475,6 +489,8 @@ def _retry(state: OperationState, command: RetryOperation) -> list[OperationEven
             from_sequence=newest.sequence if newest else None,
             checkpoint_type=newest.checkpoint_type if newest else None,
             previous_status=state.status,
+            device=pinned_device(state.params, newest.device if newest else None),
+            allow_device_change=bool(state.params.get("allow_device_change", False)),
         )
     ]
 

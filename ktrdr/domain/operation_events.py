@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
+from ktrdr.domain.devices import RunDevice
 from ktrdr.domain.retry import RetryPolicy, TimeoutSeconds
 from ktrdr.domain.values import (
     ArtifactFile,
@@ -145,6 +146,9 @@ class ResumeRequested(_OperationEvent):
     """None: no intact checkpoint, so a retry starts again from the beginning."""
     checkpoint_type: CheckpointType | None
     previous_status: Literal[OperationStatus.CANCELLED, OperationStatus.FAILED]
+    device: RunDevice | None = None
+    """The device the resumed training run is pinned to (None: its params decide)."""
+    allow_device_change: bool = False
 
 
 class CheckpointDeleted(_OperationEvent):

@@ -34,6 +34,18 @@ def _check_current_operation(operation_id: str | None, attempt: int | None) -> N
         raise ValueError("current_operation_id and current_attempt go together")
 
 
+class GpuInfo(Message):
+    name: Annotated[str, StringConstraints(max_length=200)]
+    memory_bytes: NonNegativeInt
+
+
+class CudaInfo(Message):
+    """The CUDA devices a worker found (it lists the ``cuda`` capability with them)."""
+
+    device_count: PositiveInt
+    devices: tuple[GpuInfo, ...] = ()
+
+
 class _WorkerMessage(Message):
     worker_id: WorkerId
     at: UtcDatetime
@@ -44,6 +56,7 @@ class WorkerRegistered(_WorkerMessage):
     host: str
     pid: NonNegativeInt
     capabilities: tuple[str, ...] = ()
+    cuda: CudaInfo | None = None
     version: str
     """The worker's software version."""
     current_operation_id: OperationId | None = None
@@ -73,6 +86,7 @@ class RegisterWorker(_WorkerMessage):
     host: str
     pid: NonNegativeInt
     capabilities: tuple[str, ...] = ()
+    cuda: CudaInfo | None = None
     version: str
     """The worker's software version."""
     current_operation_id: OperationId | None = None
@@ -117,6 +131,7 @@ class WorkerState:
     missed_at: datetime | None = None
     deregistered_at: datetime | None = None
     deregistration_reason: str | None = None
+    cuda: CudaInfo | None = None
 
 
 def decide_worker(state: WorkerState | None, command: WorkerCommand) -> list[WorkerEvent]:
@@ -191,4 +206,5 @@ def _registered(event: WorkerRegistered, version: int) -> WorkerState:
         version=version,
         current_operation_id=event.current_operation_id,
         current_attempt=event.current_attempt,
+        cuda=event.cuda,
     )

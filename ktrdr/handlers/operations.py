@@ -20,6 +20,7 @@ from ktrdr.domain import (
     RetryPolicy,
     parse_operation_params,
 )
+from ktrdr.domain.devices import RunDevice
 from ktrdr.domain.operation import CheckpointInfo, OperationState
 from ktrdr.handlers.bus import CommandBus
 
@@ -91,6 +92,8 @@ async def resume_operation(
     operation_id: str,
     checkpoint_sequence: int | None = None,
     *,
+    device: RunDevice | None = None,
+    allow_device_change: bool = False,
     actor: str,
 ) -> tuple[OperationState, CheckpointInfo]:
     """Resume from the checkpoint asked for, or the newest one whose files are there."""
@@ -100,6 +103,8 @@ async def resume_operation(
         at=bus.clock(),
         checkpoint_sequence=checkpoint_sequence,
         unavailable=unavailable(store, before) if before else (),
+        device=device,
+        allow_device_change=allow_device_change,
     )
     state, events = await bus.operation(command, actor=actor)
     assert state is not None

@@ -35,9 +35,12 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "ktrdr_work"
 _LISTEN: LiteralString = "LISTEN ktrdr_work"
+# Per type: whether a worker without CUDA could claim any of it too.
 _CLAIMABLE_TYPES: LiteralString = """
-SELECT DISTINCT operation_type FROM operations
+SELECT operation_type, bool_or(coalesce(params->>'device', 'auto') <> 'cuda')
+FROM operations
 WHERE status IN ('pending', 'resuming') AND operation_type = ANY(%(types)s)
+GROUP BY operation_type
 """
 APPLICATION_NAME = "ktrdr-work-board"
 """How the listening connection shows in pg_stat_activity."""
@@ -64,25 +67,27 @@ class WorkBoard:
 
     def __init__(self, event_log: PostgresEventLog) -> None:
         self._event_log = event_log
-        self._tickets: dict[str, Ticket] = {}
+        self._tickets: dict[tuple[str, bool], Ticket] = {}
+        """By operation type and whether its waiters have CUDA (they can take more work)."""
         self._backoff = RECONNECT_MIN_SECONDS
 
     def announce(self, operation_type: str) -> None:
         """An operation of this type just became claimable (its append has committed)."""
         self._event_log.announce(CHANNEL, operation_type)
 
-    def ticket(self, operation_type: str) -> Ticket:
+    def ticket(self, operation_type: str, *, cuda: bool = False) -> Ticket:
         """Announced by the next wake-up of this type. Take it before looking for work: an
         announcement made while the caller looks then ends its wait at once."""
-        return self._tickets.setdefault(operation_type, Ticket())
+        return self._tickets.setdefault((operation_type, cuda), Ticket())
 
-    def _wake(self, operation_type: str) -> None:
-        ticket = self._tickets.pop(operation_type, None)
-        if ticket is not None:
-            ticket.announced.set()
+    def _wake(self, operation_type: str, *, cuda_only: bool = False) -> None:
+        for cuda in (True,) if cuda_only else (True, False):
+            ticket = self._tickets.pop((operation_type, cuda), None)
+            if ticket is not None:
+                ticket.announced.set()
 
     def _wake_all(self) -> None:
-        for operation_type in list(self._tickets):
+        for operation_type, _ in list(self._tickets):
             self._wake(operation_type)
 
     @contextlib.asynccontextmanager
@@ -131,9 +136,11 @@ class WorkBoard:
         """Wake the waiting types that have claimable work (a notification was missed)."""
         if not self._tickets:
             return
-        cur = await conn.execute(_CLAIMABLE_TYPES, {"types": list(self._tickets)})
-        for (operation_type,) in await cur.fetchall():
-            self._wake(operation_type)
+        types = sorted({operation_type for operation_type, _ in self._tickets})
+        cur = await conn.execute(_CLAIMABLE_TYPES, {"types": types})
+        for operation_type, any_without_cuda in await cur.fetchall():
+            # Queued CUDA work alone must not wake workers without CUDA every sweep.
+            self._wake(operation_type, cuda_only=not any_without_cuda)
 
 
 async def wait_for_work(ticket: Ticket, hangup: asyncio.Future[Any], timeout: float) -> None:

@@ -20,6 +20,7 @@ from typing import Any, LiteralString
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr.domain import (
+    CUDA,
     AcknowledgeClaim,
     ClaimOperation,
     DeregisterWorker,
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 _CANDIDATES: LiteralString = """
 SELECT operation_id::text FROM operations
 WHERE status IN ('pending', 'resuming') AND operation_type = %(operation_type)s
+  AND (%(cuda)s OR coalesce(params->>'device', 'auto') <> 'cuda')
 ORDER BY created_at, operation_id LIMIT 20
 """
 ORPHAN_DETECTOR = "orphan-detector"
@@ -173,7 +175,8 @@ async def claim_operation(
     wait_seconds: float,
     hangup: asyncio.Future[Any],
 ) -> Claimed | None:
-    """Long-poll for a pending or resuming operation of the worker's type and claim it.
+    """Long-poll for a pending or resuming operation of the worker's type and claim it;
+    CUDA work only when the worker registered the ``cuda`` capability.
 
     Between looks it sleeps until the board announces work of that type: an idle
     worker costs no query. ``hangup`` completes when the worker hangs up; a claim it
@@ -186,7 +189,7 @@ async def claim_operation(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while not hangup.done():
-        ticket = board.ticket(worker.worker_type)
+        ticket = board.ticket(worker.worker_type, cuda=CUDA in worker.capabilities)
         # A long-poll skips a look that an earlier one, with nothing announced since, proved
         # useless: it is woken by the next announcement anyway. A claim that will not wait
         # always looks (another replica's announcement may still be on its way).
@@ -219,7 +222,10 @@ async def _claim_one(
     bus: CommandBus, pool: AsyncConnectionPool[Any], worker: WorkerState, ticket: Ticket
 ) -> Claimed | None:
     async with pool.connection() as conn:
-        cur = await conn.execute(_CANDIDATES, {"operation_type": worker.worker_type})
+        cur = await conn.execute(
+            _CANDIDATES,
+            {"operation_type": worker.worker_type, "cuda": CUDA in worker.capabilities},
+        )
         candidates = [row[0] for row in await cur.fetchall()]
     ticket.found_nothing = not candidates
     for operation_id in candidates:

@@ -38,7 +38,8 @@ VALUES (%(operation_id)s, %(operation_type)s, %(status)s, %(params)s, %(parent_o
     %(stream_version)s, %(state)s, %(checkpoint_failure)s, %(retry_policy)s,
     %(attempts_used)s, %(next_retry_at)s, %(timeout_seconds)s, %(deadline_at)s)
 ON CONFLICT (operation_id) DO UPDATE SET
-    status = EXCLUDED.status, progress = EXCLUDED.progress, attempt = EXCLUDED.attempt,
+    status = EXCLUDED.status, params = EXCLUDED.params, progress = EXCLUDED.progress,
+    attempt = EXCLUDED.attempt,
     worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at,
     completed_at = EXCLUDED.completed_at, error = EXCLUDED.error, result = EXCLUDED.result,
     checkpoint = EXCLUDED.checkpoint, resumable = EXCLUDED.resumable,

@@ -72,7 +72,11 @@ OPERATION_COLUMNS: LiteralString = (
     # The live value between ProgressReported events (handlers/progress.py).
     " (SELECT jsonb_build_object('percentage', p.percentage, 'current_step', p.current_step,"
     " 'message', p.message, 'details', p.details, 'at', p.at) FROM operation_progress p"
-    " WHERE p.operation_id = operations.operation_id) AS live_progress"
+    " WHERE p.operation_id = operations.operation_id) AS live_progress,"
+    # Queued CUDA work no live worker of its type can take: the reason it waits.
+    " CASE WHEN status IN ('pending', 'resuming') AND params->>'device' = 'cuda'"
+    " AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.worker_type = operations.operation_type"
+    " AND w.status = 'registered' AND w.capabilities ? 'cuda') THEN 'cuda' END AS waiting_for"
 )
 CHECKPOINT_COLUMNS: LiteralString = (
     "operation_id::text, sequence, operation_type, checkpoint_type, state, artifacts_path,"
@@ -128,6 +132,7 @@ def page(
 # model knows; the liveness row only echoes what the worker reported).
 LIST_WORKERS: LiteralString = """
 SELECT w.worker_id, w.worker_type, w.status, w.host, w.pid, w.version, w.capabilities,
+       w.state->'cuda' AS cuda,
        w.registered_at, l.last_heartbeat_at,
        o.operation_id::text AS current_operation_id, o.attempt AS current_attempt
 FROM workers w

@@ -38,7 +38,13 @@ _SHOWN: Mapping[str, tuple[str, ...]] = {
     "OperationCancelled": ("attempt", "reason"),
     "OperationFailed": ("attempt", "reason", "message"),
     "OperationCompleted": ("attempt", "result"),
-    "ResumeRequested": ("from_sequence", "checkpoint_type", "previous_status"),
+    "ResumeRequested": (
+        "from_sequence",
+        "checkpoint_type",
+        "previous_status",
+        "device",
+        "allow_device_change",
+    ),
     "CheckpointDeleted": ("sequences", "reason"),
     "WorkerRegistered": (
         "worker_type",
@@ -51,7 +57,12 @@ _SHOWN: Mapping[str, tuple[str, ...]] = {
     "HeartbeatMissed": ("last_heartbeat_at", "operation_id", "attempt"),
     "WorkerDeregistered": ("reason",),
 }
-_HIDDEN_BY_DEFAULT = {"keep_checkpoints": False, "artifacts_size_bytes": 0}
+_HIDDEN_BY_DEFAULT = {
+    "keep_checkpoints": False,
+    "artifacts_size_bytes": 0,
+    "device": None,
+    "allow_device_change": False,
+}
 T = TypeVar("T")
 
 

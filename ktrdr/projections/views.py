@@ -9,7 +9,7 @@ from typing import Any, LiteralString
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from ktrdr.domain import operation_stream
+from ktrdr.domain import CUDA, operation_stream
 from ktrdr.domain.operation import OperationState
 from ktrdr.projections import queries
 from ktrdr.projections.operations import operation_fields
@@ -61,7 +61,15 @@ def operation_json(row: dict[str, Any]) -> dict[str, Any]:
         "next_retry_at": _iso(row["next_retry_at"]),
         "timeout_seconds": row["timeout_seconds"],
         "deadline_at": _iso(row["deadline_at"]),
+        "waiting_for": row.get("waiting_for"),
+        "waiting_reason": _waiting_reason(row),
     }
+
+
+def _waiting_reason(row: dict[str, Any]) -> str | None:
+    if row.get("waiting_for") != CUDA:
+        return None
+    return f"no live {row['operation_type']} worker has CUDA; it waits for one to register"
 
 
 def state_json(state: OperationState) -> dict[str, Any]:
@@ -303,6 +311,7 @@ def _worker_json(row: dict[str, Any], now: datetime, lost_after: float) -> dict[
         "pid": row["pid"],
         "version": row["version"],
         "capabilities": row["capabilities"],
+        "cuda": row["cuda"],
         "current_operation_id": row["current_operation_id"],
         "current_attempt": row["current_attempt"],
         "heartbeat_age_seconds": round(age, 3),

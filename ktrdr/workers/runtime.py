@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pydantic
 
@@ -49,6 +50,8 @@ class WorkerConfig:
     heartbeat_interval: float
     orphan_timeout: float
     shutdown_timeout: float
+    cuda: Mapping[str, Any] | None = None
+    """The CUDA devices this worker found (None: none, or not looked for)."""
 
 
 class Worker:
@@ -121,7 +124,8 @@ class Worker:
             "worker_type": self.config.worker_type,
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "capabilities": sorted(self._workloads),
+            "capabilities": [*sorted(self._workloads), *(["cuda"] if self.config.cuda else [])],
+            "cuda": self.config.cuda,
             "version": __version__,
             "current_operation_id": current.operation_id if current else None,
             "current_attempt": current.claim.attempt if current else None,

@@ -273,6 +273,26 @@ def test_resume_from_a_chosen_checkpoint_then_refused(live: LiveApi) -> None:
     assert ktrdr(live, "operations", "resume", other, "--from-checkpoint", "0").exit_code == 2
 
 
+def test_resume_on_another_device_is_refused_unless_allowed(live: LiveApi) -> None:
+    op = live.create("training")
+
+    async def failed_on_cuda(system: System) -> None:
+        await drive.claim(system, op)
+        await drive.checkpoint(system, op, {"epoch": 3, "device": "cuda"})
+        await drive.fail(system, op)
+
+    live.drive(failed_on_cuda)
+    refused = ktrdr(live, "operations", "resume", op, "--device", "cpu")
+    assert refused.exit_code == 1
+    line = one_error_line(refused)
+    assert "made on cuda" in line and line.endswith("(DEVICE_CHANGE_REFUSED)")
+    allowed = ktrdr(live, "operations", "resume", op, "--device", "cpu", "--allow-device-change")
+    assert allowed.exit_code == 0, allowed.output
+    assert allowed.stdout == f"resuming {op} from checkpoint #1 (epoch 3) on cpu\n"
+    params = live.get(f"/operations/{op}").json()["params"]
+    assert params == {"device": "cpu", "allow_device_change": True}
+
+
 def worker_picks_up(live: LiveApi, op: str, outcome: str) -> threading.Thread:
     """A worker, in the background, that claims the resumed operation and finishes it."""
 

@@ -22,6 +22,7 @@ CODES = {
     "CheckpointSequenceMismatch": "CHECKPOINT_SEQUENCE_MISMATCH",
     "CheckpointNotResumable": "CHECKPOINT_NOT_RESUMABLE",
     "ConflictingWrite": "CONFLICTING_WRITE",
+    "DeviceChangeRefused": "DEVICE_CHANGE_REFUSED",
 }
 
 

@@ -79,7 +79,7 @@ def test_the_schema_describes_each_field_and_hides_test_hooks() -> None:
 def test_cadence_params_do_not_change_the_trajectory() -> None:
     base = TrainingParams()
     other = TrainingParams(checkpoint_every_epochs=3, checkpoint_interval_seconds=5.0)
-    assert base.trajectory_sha256() == other.trajectory_sha256()
+    assert base.trajectory_sha256("cpu") == other.trajectory_sha256("cpu")
     assert BacktestParams().trajectory() == BacktestParams(checkpoint_every_bars=7).trajectory()
 
 

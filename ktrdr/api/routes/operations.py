@@ -112,13 +112,20 @@ class OperationsController(Controller):
     async def resume_operation(
         self, system: SystemDep, op_id: FromPath[UUID], data: JSONBody[ResumeRequest | None] = None
     ) -> Resumed:
-        sequence = data.checkpoint_sequence if data else None
+        asked = data or ResumeRequest()
         state, checkpoint = await use_cases.resume_operation(
-            system.bus, system.artifacts, str(op_id), sequence, actor=USER
+            system.bus,
+            system.artifacts,
+            str(op_id),
+            asked.checkpoint_sequence,
+            device=asked.device,
+            allow_device_change=asked.allow_device_change,
+            actor=USER,
         )
         return Resumed(
             operation_id=state.operation_id,
             status=state.status,
+            device=state.params.get("device") if state.operation_type == "training" else None,
             resumed_from=CheckpointBrief(
                 sequence=checkpoint.sequence,
                 checkpoint_type=checkpoint.checkpoint_type,

@@ -28,6 +28,7 @@ from ktrdr.contracts import (
 )
 from ktrdr.domain import RegisterWorker, describe_position
 from ktrdr.domain.operation import CheckpointInfo
+from ktrdr.domain.worker import CudaInfo
 from ktrdr.handlers import workers as use_cases
 from ktrdr.projections import views
 
@@ -97,6 +98,7 @@ class WorkersController(Controller):
             host=data.host,
             pid=data.pid,
             capabilities=tuple(data.capabilities),
+            cuda=CudaInfo.model_validate(data.cuda.model_dump()) if data.cuda else None,
             version=data.version,
             current_operation_id=data.current_operation_id,
             current_attempt=data.current_attempt,

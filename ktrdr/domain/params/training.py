@@ -9,11 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ktrdr.domain.devices import Device, Precision, RunDevice
 from ktrdr.domain.params.parsing import PARAMS_CONFIG, parsed
 
 # Fields that only say when to checkpoint; they never change the trajectory of the
 # run, so a resume may use other values for them.
 _CADENCE_FIELDS = frozenset({"checkpoint_every_epochs", "checkpoint_interval_seconds"})
+# The device enters the trajectory resolved (auto -> cpu or cuda), not as asked;
+# allow_device_change only says whether a resume may leave the checkpoint's device.
+_DEVICE_FIELDS = frozenset({"device", "allow_device_change"})
 
 
 class DataSource(BaseModel):
@@ -52,15 +56,27 @@ class TrainingParams(BaseModel):
     """Checkpoint every N epochs (default: the worker's KTRDR_CHECKPOINT_EPOCH_INTERVAL)."""
     checkpoint_interval_seconds: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     """… or every T seconds, whichever first (default: KTRDR_CHECKPOINT_TIME_INTERVAL_SECONDS)."""
+    device: Device = "auto"
+    """auto: CUDA when the worker has it, else the CPU. Part of the trajectory."""
+    precision: Precision = "32"
+    """bf16: autocast to bfloat16 on the run's device. Part of the trajectory."""
+    allow_device_change: bool = False
+    """Set by a resume that accepts another device than its checkpoint's (inexact)."""
 
     def bars_params(self) -> dict[str, Any]:
         """The params bars.bars_from_params understands."""
         data = None if self.data is None else self.data.model_dump()
         return {"bars": self.bars, "seed": self.seed, "data": data}
 
-    def trajectory_sha256(self) -> str:
-        """Hash of the params that decide the result; a checkpoint must match it to resume."""
-        relevant = self.model_dump(mode="json", exclude=set(_CADENCE_FIELDS))
+    def trajectory_sha256(self, device: RunDevice) -> str:
+        """Hash of the params that decide the result on ``device`` (the one the run really
+        uses); a checkpoint must match it to resume."""
+        relevant = self.model_dump(mode="json", exclude=set(_CADENCE_FIELDS | _DEVICE_FIELDS))
+        # CPU float32 leaves the keys out, so checkpoints made before devices still match.
+        if device != "cpu":
+            relevant["device"] = device
+        if self.precision == "32":
+            del relevant["precision"]
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -24,6 +24,14 @@ class Dataset:
     """Per-feature mean and standard deviation of the training rows (for normalising)."""
     feature_std: torch.Tensor
     feature_names: tuple[str, ...] = FEATURE_NAMES
+
+    def to(self, device: torch.device) -> Dataset:
+        """The same rows on ``device`` (itself when they are there already)."""
+        moved = {
+            name: getattr(self, name).to(device)
+            for name in ("train_x", "train_y", "val_x", "val_y", "feature_mean", "feature_std")
+        }
+        return replace(self, **moved)
 
 
 def load_dataset(params: TrainingParams) -> Dataset:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ktrdr.domain.devices import RunDevice
 from ktrdr.domain.params.training import TrainingParams
 from ktrdr.workers.training.data import Dataset
 from ktrdr.workers.training.model import DirectionClassifier, ModelConfig
@@ -58,11 +59,18 @@ class Record:
 
 class Trainer:
     def __init__(
-        self, params: TrainingParams, dataset: Dataset, fail_at_epoch: int | None = None
+        self,
+        params: TrainingParams,
+        dataset: Dataset,
+        device: RunDevice = "cpu",
+        fail_at_epoch: int | None = None,
     ) -> None:
         self.params = params
         self.fail_at_epoch = fail_at_epoch
-        self.data = dataset
+        self.device = torch.device(device)
+        self.devices: list[RunDevice] = [device]
+        """The devices the run has used, in order: more than one means it is not exact."""
+        self.data = dataset.to(self.device)
         self.config = ModelConfig(
             input_size=dataset.train_x.shape[1],
             hidden_size=params.hidden_size,
@@ -70,10 +78,12 @@ class Trainer:
             dropout=params.dropout,
             feature_names=dataset.feature_names,
         )
+        # Drawn on the CPU, then moved: the initial weights are the same on every device.
         self.model = DirectionClassifier(self.config)
         with torch.no_grad():
             self.model.feature_mean.copy_(dataset.feature_mean)
             self.model.feature_std.copy_(dataset.feature_std)
+        self.model.to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
         )
@@ -105,10 +115,12 @@ class Trainer:
         order = self._epoch_order()
         size = self.params.batch_size
         index = order[self.position.batch * size : (self.position.batch + 1) * size]
-        features, labels = self.data.train_x[index], self.data.train_y[index]
+        on_device = index.to(self.device)
+        features, labels = self.data.train_x[on_device], self.data.train_y[on_device]
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(features)
-        loss = self._loss(logits, labels)
+        with self._autocast():
+            logits = self.model(features)
+            loss = self._loss(logits, labels)
         loss.backward()
         if self.fail_at_epoch == self.position.epoch:
             raise InjectedFailure(f"fail_at_epoch={self.position.epoch} (test hook)")
@@ -151,13 +163,18 @@ class Trainer:
         """Validation loss and accuracy (no gradients, no randomness used)."""
         self.model.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self._autocast():
                 logits = self.model(self.data.val_x)
                 loss = float(self._loss(logits, self.data.val_y).item())
                 correct = ((logits > 0) == (self.data.val_y > 0.5)).sum().item()
         finally:
             self.model.train()
         return loss, correct / len(self.data.val_y)
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.params.precision == "bf16"
+        )
 
     def _epoch_order(self) -> torch.Tensor:
         if self._order is None:

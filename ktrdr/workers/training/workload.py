@@ -18,8 +18,10 @@ import torch
 
 from ktrdr.config import Settings
 from ktrdr.domain import CheckpointPolicy
+from ktrdr.domain.devices import Device, RunDevice
 from ktrdr.domain.params.training import TrainingParams, parse_params
 from ktrdr.workers.json_floats import json_safe_object
+from ktrdr.workers.training.cuda import deterministic_cuda_environment
 from ktrdr.workers.training.data import load_dataset
 from ktrdr.workers.training.model import weights_sha256
 from ktrdr.workers.training.snapshot import BEST_MODEL, MODEL, capture, restore
@@ -71,18 +73,35 @@ class TrainingWorkload:
             parsed.checkpoint_interval_seconds or self.checkpoint_interval_seconds,
         )
         with deterministic_torch(parsed.threads):
+            device = resolve_device(parsed.device)
             dataset = load_dataset(parsed)
             if resume is None:
                 _seed_everything(parsed.seed)  # before the model's initial weights are drawn
-            trainer = Trainer(parsed, dataset, self.fail_at_epoch)
+            trainer = Trainer(parsed, dataset, device, self.fail_at_epoch)
             if resume is not None:
                 restore(trainer, resume)
             return _TrainingRun(parsed, trainer, ctx, policy, resumed=resume is not None).execute()
 
 
+class DeviceUnavailable(RuntimeError):
+    """The run asks for CUDA and this worker has none (it should not have claimed it)."""
+
+
+def resolve_device(asked: Device) -> RunDevice:
+    """The device the run uses: ``auto`` is CUDA when this process has it."""
+    if asked == "cpu":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if asked == "cuda":
+        raise DeviceUnavailable("the run asks for device 'cuda' and this worker has no CUDA")
+    return "cpu"
+
+
 @contextlib.contextmanager
 def deterministic_torch(threads: int) -> Iterator[None]:
-    """Deterministic CPU kernels and a fixed thread count for the run, undone afterwards."""
+    """Deterministic kernels and a fixed thread count for the run, undone afterwards."""
+    deterministic_cuda_environment()
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(threads)
@@ -206,6 +225,11 @@ class _TrainingRun:
                 "best_epoch": record.best_epoch,
                 "val_accuracy": last.get("val_accuracy"),
                 "parameters": sum(p.numel() for p in trainer.model.parameters()),
+                "device": trainer.devices[-1],
+                "precision": self.params.precision,
+                # Bit-exact as a run that never stopped only on one kind of device.
+                "exact": len(set(trainer.devices)) == 1,
+                "devices": trainer.devices,
                 "model_artifact": MODEL,
                 "best_model_artifact": BEST_MODEL,
             }

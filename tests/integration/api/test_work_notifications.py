@@ -231,3 +231,20 @@ async def _create_unannounced(system: System) -> str:
         silent, "training", {}, actor="user", retry_policy=MANUAL
     )
     return state.operation_id
+
+
+def test_queued_cuda_work_wakes_a_worker_without_cuda_once_not_every_sweep(
+    api: LiveApi, candidate_queries: list[float]
+) -> None:
+    register(api, "cpu-1")
+    wait = 2 * work_board.SWEEP_SECONDS + 1
+    poll = LongPoll(api, "cpu-1", wait=wait)
+    time.sleep(0.3)
+    response = httpx.post(
+        f"{api.url}/api/v1/operations",
+        json={"operation_type": "training", "params": {"device": "cuda"}},
+    )
+    assert response.status_code == 201, response.text
+
+    assert poll.answer().status_code == 204  # it is not for this worker
+    assert len(candidate_queries) == 2  # its first look, and one when the work was announced
