@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr import __version__
+from ktrdr.api.dashboard import dashboard
 from ktrdr.api.deps import SystemDep, provide_system
 from ktrdr.api.problems import EXCEPTION_HANDLERS
 from ktrdr.api.routes.checkpoints import CheckpointsController
@@ -110,7 +111,7 @@ def create_app(
         dependencies={"system": Provide(provide_system, sync_to_thread=False)},
     )
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, dashboard],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
