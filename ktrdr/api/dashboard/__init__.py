@@ -14,7 +14,7 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import Cookie, ResponseHeader
 from litestar.enums import MediaType
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from pydantic import Field
@@ -70,7 +70,7 @@ async def operations_page() -> Response[bytes]:
 
 
 @get("/operations/{op_id:str}", include_in_schema=False)
-async def operation_page(op_id: str) -> Response[bytes]:
+async def operation_page(op_id: FromPath[str]) -> Response[bytes]:
     return _page("operation.html")
 
 
