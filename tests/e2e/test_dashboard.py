@@ -79,6 +79,15 @@ def polyline_points(page: Page, series: str) -> int:
     return len((points or "").split())
 
 
+def log_in(page: Page, c: Cluster, next_path: str) -> None:
+    # The admin token `ktrdr serve` writes once tokens are checked; any token until then.
+    written = c.root / "admin-token"
+    token = written.read_text().strip() if written.exists() else "a-token"
+    page.goto(f"{c.url}/login?next={next_path}")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+
+
 def start_together(c: Cluster) -> None:
     # The worker's start (importing torch) overlaps the server's; it registers once it answers.
     with ThreadPoolExecutor(1) as pool:
@@ -143,6 +152,14 @@ def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
         "no live backtesting worker"
     )
     shot(page, "workers")
+
+    log_in(page, c, "/workers")
+    expect(page).to_have_url(f"{c.url}/workers")
+    cookie = next(k for k in page.context.cookies() if k["name"] == "ktrdr_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "ktrdr_token" not in page.evaluate("document.cookie")
+    log_in(page, c, "//elsewhere.example")
+    expect(page).to_have_url(f"{c.url}/")
 
     assert not watched.errors, watched.errors
     assert not watched.foreign, watched.foreign

@@ -1,7 +1,7 @@
 // A line chart as inline SVG: no library, nothing fetched.
 import { h, svg } from "/ui/common.js";
 
-const W = 1200, H = 280, LEFT = 64, RIGHT = 12, TOP = 10, BOTTOM = 32;
+const W = 1200, H = 280, LEFT = 64, RIGHT = 28, TOP = 10, BOTTOM = 32;
 
 function extent(values) {
   let lo = Math.min(...values), hi = Math.max(...values);

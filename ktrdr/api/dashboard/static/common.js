@@ -4,6 +4,9 @@
 export const V1 = "/api/v1";
 export const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 export const WAITING = new Set(["pending", "resuming"]);
+// Claimed by the backend's own manager, which registers as a worker only while it holds
+// research: an idle backend has no live worker of this type, and needs none.
+const BACKEND_RUN = new Set(["agent_research"]);
 const LIVE_WORKER = new Set(["available", "busy"]);
 
 export class ApiError extends Error {
@@ -98,10 +101,9 @@ export function servedTypes(workers) {
   return new Set(workers.filter((w) => LIVE_WORKER.has(w.status)).map((w) => w.worker_type));
 }
 
-// Why a waiting operation cannot start, or null: no live worker of its type (agent research
-// too: the backend's manager registers as a worker of that type).
+// Why a waiting operation cannot start, or null: no live worker of its type.
 export function unserved(op, served) {
-  if (!WAITING.has(op.status)) return null;
+  if (!WAITING.has(op.status) || BACKEND_RUN.has(op.operation_type)) return null;
   return served.has(op.operation_type) ? null : `no live ${op.operation_type} worker`;
 }
 

@@ -12,7 +12,11 @@ const message = document.getElementById("action-message");
 const NOISY = new Set(["ProgressReported", "MetricsRecorded"]);
 const RESUMABLE_FROM = new Set(["failed", "cancelled"]);
 const SHOWN_DELETED = 3;
-let seenVersion = -1;
+// The history, curve and checkpoints are re-read when the operation moves on, and at
+// least this often: a long run's log is megabytes, too much to fetch every second.
+const DETAILS_EVERY_MS = 5000;
+let detailsKey = null;
+let detailsAt = 0;
 let busy = false;
 
 function text(id, value) {
@@ -205,26 +209,32 @@ function renderChildren(children) {
   document.querySelector("#children tbody").replaceChildren(...rows);
 }
 
+function changes(op) {
+  return [op.status, op.attempt, op.checkpoint && op.checkpoint.sequence, op.cancellation_requested,
+    op.resumable].join("|");
+}
+
 async function refresh() {
-  const [op, events, children] = await Promise.all([
+  const [op, children] = await Promise.all([
     api(`${V1}/operations/${id}`),
-    api(`${V1}/operations/${id}/events`),
     api(`${V1}/operations?parent_operation_id=${id}&limit=1000`),
   ]);
   renderHeader(op);
   renderSummary(op);
   renderData(op);
   renderChildren(children.items);
-  const version = events.items.length ? events.items[events.items.length - 1].stream_version : 0;
-  if (version === seenVersion) return;
-  const [metrics, history] = await Promise.all([
+  const key = changes(op);
+  if (key === detailsKey && Date.now() - detailsAt < DETAILS_EVERY_MS) return;
+  const [events, metrics, history] = await Promise.all([
+    api(`${V1}/operations/${id}/events`),
     api(`${V1}/operations/${id}/metrics`),
     api(`${V1}/checkpoints/${id}/history`),
   ]);
   renderTimeline(events.items);
   renderCheckpoints(op, events.items, history);
   renderChart(metrics);
-  seenVersion = version;
+  detailsKey = key;
+  detailsAt = Date.now();
 }
 
 const now = poll(refresh, 1500);
