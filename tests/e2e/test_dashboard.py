@@ -145,6 +145,15 @@ def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
     expect(page.locator('#timeline [data-attempt="2"]')).to_have_count(1, timeout=ACT_MS)
     page.locator("#cancel").click()
     expect(page.locator("#status [data-status]")).to_have_text("cancelled", timeout=ACT_MS)
+    # Resume from the oldest checkpoint still there, picked on the strip.
+    oldest = page.locator('#checkpoints .cp[data-state="resumable"]').first
+    sequence = int(oldest.get_attribute("data-sequence") or 0)
+    oldest.locator("button.cp-resume").click()
+    expect(page.locator("#action-message")).to_have_text(
+        re.compile(rf"^Resumed from checkpoint #{sequence}:")
+    )
+    resumed = [e for e in c.events(run) if e["event_type"] == "ResumeRequested"]
+    assert resumed[-1]["data"]["from_sequence"] == sequence
 
     page.goto(f"{c.url}/workers")
     expect(page.locator('#workers tr[data-worker-id="t1"] [data-status]')).to_contain_text("alive")

@@ -10,6 +10,10 @@ const resumeButton = document.getElementById("resume");
 const message = document.getElementById("action-message");
 // Consecutive events of these types are one line in the history: a run reports hundreds.
 const NOISY = new Set(["ProgressReported", "MetricsRecorded"]);
+const ROUTINE = new Set([...NOISY, "CheckpointSaved", "CheckpointDeleted"]);
+const FOLD_OVER = 10;
+const KEEP_AT_ENDS = 3;
+const openFolds = new Set();
 const RESUMABLE_FROM = new Set(["failed", "cancelled"]);
 const SHOWN_DELETED = 3;
 // The history, curve and checkpoints are re-read when the operation moves on, and at
@@ -103,36 +107,70 @@ function attemptOf(event) {
   return event.data.attempt ?? event.metadata.attempt ?? null;
 }
 
-// Events in order, a divider where a new attempt starts, noisy runs folded into one line.
+function eventItem(event, start) {
+  const offset = (new Date(event.recorded_at) - start) / 1000;
+  const node = h("li", { class: `event event-${event.event_type}`, "data-event-type": event.event_type },
+    h("time", { datetime: event.recorded_at, title: clock(event.recorded_at), text: `+${span(offset)}` }),
+    h("span", { class: "type", text: event.event_type }), h("span", { class: "count" }),
+    h("span", { class: "actor", text: event.metadata.actor || "" }),
+    h("span", { class: "detail", text: describe(event) }));
+  return { node, type: event.event_type, count: 1, version: event.stream_version };
+}
+
+// A long run of routine events shows its ends; the middle is one line that opens.
+function folded(run) {
+  if (run.length <= FOLD_OVER) return run.map((e) => e.node);
+  const middle = run.slice(KEEP_AT_ENDS, -KEEP_AT_ENDS);
+  const key = middle[0].version;
+  const details = h("details", { open: openFolds.has(key) },
+    h("summary", { text: `… ${middle.length} more checkpoint, metrics and progress events` }),
+    h("ol", { class: "timeline" }, middle.map((e) => e.node)));
+  details.addEventListener("toggle", () => {
+    if (details.open) openFolds.add(key); else openFolds.delete(key);
+  });
+  return [...run.slice(0, KEEP_AT_ENDS).map((e) => e.node), h("li", { class: "folded" }, details),
+    ...run.slice(-KEEP_AT_ENDS).map((e) => e.node)];
+}
+
+// Events in order, a divider where a new attempt starts, repeated progress or metrics
+// reports as one line, and long routine stretches folded.
 function renderTimeline(events) {
   const start = events.length ? new Date(events[0].recorded_at) : new Date();
   const items = [];
+  let run = [];
   let attempt = null;
-  let last = null;
+  const flush = () => { items.push(...folded(run)); run = []; };
   for (const event of events) {
     const a = attemptOf(event);
     if (a !== null && a !== attempt) {
+      flush();
       attempt = a;
-      last = null;
       items.push(h("li", { class: "attempt", "data-attempt": a, text: `Attempt ${a}` }));
     }
+    const last = run[run.length - 1];
     if (last && NOISY.has(event.event_type) && last.type === event.event_type) {
       last.count += 1;
-      last.count_node.textContent = `×${last.count}`;
-      last.detail.textContent = describe(event);
+      last.node.querySelector(".count").textContent = `×${last.count}`;
+      last.node.querySelector(".detail").textContent = describe(event);
       continue;
     }
-    const count_node = h("span", { class: "count" });
-    const detail = h("span", { class: "detail", text: describe(event) });
-    const offset = (new Date(event.recorded_at) - start) / 1000;
-    items.push(h("li", { class: `event event-${event.event_type}`, "data-event-type": event.event_type },
-      h("time", { datetime: event.recorded_at, title: clock(event.recorded_at), text: `+${span(offset)}` }),
-      h("span", { class: "type", text: event.event_type }), count_node,
-      h("span", { class: "actor", text: event.metadata.actor || "" }),
-      detail));
-    last = { type: event.event_type, count: 1, count_node, detail };
+    const entry = eventItem(event, start);
+    if (ROUTINE.has(event.event_type)) {
+      run.push(entry);
+    } else {
+      flush();
+      items.push(entry.node);
+    }
   }
+  flush();
   document.getElementById("timeline").replaceChildren(...items);
+}
+
+// A completed run is never resumed: its kept checkpoints are only kept.
+function checkpointState(op, live) {
+  if (!live) return "deleted";
+  if (!live.resumable) return "missing";
+  return op.status === "completed" ? "kept" : "resumable";
 }
 
 // Every checkpoint the log saw: live ones with whether their files are there, deleted ones greyed.
@@ -149,16 +187,21 @@ function renderCheckpoints(op, events, history) {
   // A long run deletes hundreds of superseded checkpoints: the older ones are one chip.
   const folded = sequences.filter((seq) => !live.has(seq)).slice(0, -SHOWN_DELETED);
   const shown = sequences.filter((seq) => !folded.includes(seq));
+  const canResume = op.resumable && RESUMABLE_FROM.has(op.status);
   const chips = shown.map((seq) => {
     const c = live.get(seq) || saved.get(seq);
     const size = c.total_size_bytes ?? c.state_size_bytes + (c.artifacts_size_bytes || 0);
-    const kind = live.has(seq) ? (live.get(seq).resumable ? "resumable" : "missing") : "deleted";
-    const state = { resumable: "resumable", missing: "files missing" }[kind] || `deleted · ${deleted.get(seq) || "gone"}`;
+    const kind = checkpointState(op, live.get(seq));
+    const state = { resumable: "resumable", kept: "kept", missing: "files missing" }[kind]
+      || `deleted · ${deleted.get(seq) || "gone"}`;
     const next = seq === resumePoint;
     return h("div", { class: `cp cp-${kind}${next ? " cp-next" : ""}`, "data-sequence": seq, "data-state": kind,
       title: c.created_at ? clock(c.created_at) : "" },
       h("strong", { text: `#${seq}` }), h("span", { text: c.checkpoint_type }),
-      h("span", { text: bytes(size) }), h("span", { class: "cp-state", text: next ? `${state} · next resume` : state }));
+      h("span", { text: bytes(size) }), h("span", { class: "cp-state", text: next ? `${state} · next resume` : state }),
+      kind === "resumable" && canResume
+        ? h("button", { type: "button", class: "cp-resume", onclick: () => act("resume", seq), text: "resume here" })
+        : null);
   });
   if (folded.length) {
     chips.unshift(h("div", { class: "cp cp-deleted", "data-state": "folded" },
@@ -240,13 +283,15 @@ async function refresh() {
 const now = poll(refresh, 1500);
 wireLogout();
 
-async function act(verb) {
+// The same request as `ktrdr operations cancel|resume`; a sequence picks the checkpoint.
+async function act(verb, sequence = null) {
   busy = true;
-  cancelButton.disabled = resumeButton.disabled = true;
+  for (const button of document.querySelectorAll(".actions button, .cp-resume")) button.disabled = true;
   message.className = "muted";
   message.textContent = verb === "cancel" ? "Cancelling…" : "Resuming…";
   try {
-    const out = await api(`${V1}/operations/${id}/${verb}`, { method: "POST", body: {} });
+    const body = sequence === null ? {} : { checkpoint_sequence: sequence };
+    const out = await api(`${V1}/operations/${id}/${verb}`, { method: "POST", body });
     message.textContent = verb === "cancel"
       ? "Cancellation requested."
       : `Resumed from checkpoint #${out.resumed_from.sequence}: ${out.resumed_from.summary}`;
