@@ -7,6 +7,7 @@ Set KTRDR_DASHBOARD_SHOTS to a folder to keep 1280x800 screenshots of the three 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.e2e.harness import Cluster, cluster, wait_until
 
@@ -79,6 +80,11 @@ def polyline_points(page: Page, series: str) -> int:
     return len((points or "").split())
 
 
+def refuse(route: Route) -> None:
+    problem = {"status": 401, "title": "Unauthenticated", "code": "UNAUTHENTICATED"}
+    route.fulfill(status=401, content_type="application/problem+json", body=json.dumps(problem))
+
+
 def log_in(page: Page, c: Cluster, next_path: str) -> None:
     # The admin token `ktrdr serve` writes once tokens are checked; any token until then.
     written = c.root / "admin-token"
@@ -96,12 +102,11 @@ def start_together(c: Cluster) -> None:
         worker.result()
 
 
-def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
-    c: Cluster, watched: Watched
-) -> None:
-    page = watched.page
-    start_together(c)
+def status_of(page: Page) -> Any:
+    return page.locator("#status [data-status]")
 
+
+def list_follows_new_work(page: Page, c: Cluster) -> str:
     page.goto(f"{c.url}/")
     # Created after the page loaded: the list shows them without a reload.
     run = c.start("training", **LONG)
@@ -116,10 +121,13 @@ def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
     page.select_option("#filter-type", "training")
     expect(row(page, waiting)).to_have_count(0)
     expect(row(page, run)).to_have_count(1)
+    return run
 
+
+def run_page_draws_history_and_curve(page: Page, c: Cluster, run: str) -> None:
     row(page, run).locator("a.op-id").click()
     expect(page).to_have_url(f"{c.url}/operations/{run}")
-    expect(page.locator("#status [data-status]")).to_have_text("running")
+    expect(status_of(page)).to_have_text("running")
     for event_type in ("OperationCreated", "OperationClaimed", "CheckpointSaved"):
         expect(page.locator(f'#timeline [data-event-type="{event_type}"]').first).to_be_visible()
     expect(page.locator('#timeline [data-attempt="1"]')).to_have_count(1)
@@ -131,8 +139,10 @@ def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
     wait_until(lambda: polyline_points(page, "val_loss") > drawn, 15, "the curve to grow")
     shot(page, "operation")
 
+
+def buttons_cancel_and_resume(page: Page, c: Cluster, run: str) -> None:
     page.locator("#cancel").click()
-    expect(page.locator("#status [data-status]")).to_have_text("cancelled", timeout=ACT_MS)
+    expect(status_of(page)).to_have_text("cancelled", timeout=ACT_MS)
     assert c.operation(run)["status"] == "cancelled"
     expect(page.locator('#checkpoints .cp[data-state="resumable"]').first).to_be_visible()
     epochs = len(c.get(f"/operations/{run}/metrics")["series"]["epochs"])
@@ -140,11 +150,12 @@ def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
 
     page.locator("#resume").click()
     expect(page.locator("#action-message")).to_have_text(re.compile(r"^Resumed from checkpoint #"))
-    expect(page.locator("#status [data-status]")).not_to_have_text("cancelled")
+    expect(status_of(page)).not_to_have_text("cancelled")
     assert c.operation(run)["status"] in {"resuming", "running"}
     expect(page.locator('#timeline [data-attempt="2"]')).to_have_count(1, timeout=ACT_MS)
     page.locator("#cancel").click()
-    expect(page.locator("#status [data-status]")).to_have_text("cancelled", timeout=ACT_MS)
+    expect(status_of(page)).to_have_text("cancelled", timeout=ACT_MS)
+
     # Resume from the oldest checkpoint still there, picked on the strip.
     oldest = page.locator('#checkpoints .cp[data-state="resumable"]').first
     sequence = int(oldest.get_attribute("data-sequence") or 0)
@@ -155,6 +166,8 @@ def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
     resumed = [e for e in c.events(run) if e["event_type"] == "ResumeRequested"]
     assert resumed[-1]["data"]["from_sequence"] == sequence
 
+
+def workers_page_says_what_is_unserved(page: Page, c: Cluster) -> None:
     page.goto(f"{c.url}/workers")
     expect(page.locator('#workers tr[data-worker-id="t1"] [data-status]')).to_contain_text("alive")
     expect(page.locator('#unserved [data-operation-type="backtesting"]')).to_contain_text(
@@ -162,6 +175,8 @@ def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
     )
     shot(page, "workers")
 
+
+def login_keeps_the_token_from_scripts(page: Page, c: Cluster) -> None:
     log_in(page, c, "/workers")
     expect(page).to_have_url(f"{c.url}/workers")
     cookie = next(k for k in page.context.cookies() if k["name"] == "ktrdr_token")
@@ -170,5 +185,29 @@ def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
     log_in(page, c, "//elsewhere.example")
     expect(page).to_have_url(f"{c.url}/")
 
+
+def refusal_sends_to_login(page: Page, c: Cluster) -> None:
+    # When the API asks who is calling, every page sends the browser to log in, and the
+    # login page says when the API refuses the token.
+    page.route("**/api/v1/**", refuse)
+    page.goto(f"{c.url}/workers")
+    expect(page).to_have_url(f"{c.url}/login?next=%2Fworkers")
+    page.fill("#token", "not-a-token")
+    page.click("button[type=submit]")
+    expect(page.locator("#login-message")).to_have_text("This token was refused.")
+    page.unroute("**/api/v1/**")
+
+
+def test_the_dashboard_follows_a_run_draws_its_curve_and_cancels_and_resumes(
+    c: Cluster, watched: Watched
+) -> None:
+    page = watched.page
+    start_together(c)
+    run = list_follows_new_work(page, c)
+    run_page_draws_history_and_curve(page, c, run)
+    buttons_cancel_and_resume(page, c, run)
+    workers_page_says_what_is_unserved(page, c)
+    login_keeps_the_token_from_scripts(page, c)
     assert not watched.errors, watched.errors
     assert not watched.foreign, watched.foreign
+    refusal_sends_to_login(page, c)
