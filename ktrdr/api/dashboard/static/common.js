@@ -17,6 +17,8 @@ export class ApiError extends Error {
   }
 }
 
+let leaving = false;
+
 export async function api(path, { method = "GET", body, redirect = true } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (method !== "GET") {
@@ -24,7 +26,8 @@ export async function api(path, { method = "GET", body, redirect = true } = {}) 
     init.body = JSON.stringify(body ?? {});
   }
   const response = await fetch(path, init);
-  if (response.status === 401 && redirect) {
+  if (response.status === 401 && redirect && !leaving) {
+    leaving = true; // several calls in flight all get 401: go to the login page once
     const next = encodeURIComponent(location.pathname + location.search);
     location.assign(`/login?next=${next}`);
   }

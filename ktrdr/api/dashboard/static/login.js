@@ -9,6 +9,9 @@ function next() {
   return target.startsWith("/") && !target.startsWith("//") ? target : "/";
 }
 
+// Enabled once this script runs: a form sent by the browser itself would not be JSON.
+form.querySelector("button[type=submit]").disabled = false;
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   message.textContent = "";
