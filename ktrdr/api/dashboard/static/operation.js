@@ -82,7 +82,7 @@ function describe(event) {
     case "ProgressReported":
       return `${Number(d.percentage).toFixed(0)}% · ${d.current_step}`;
     case "MetricsRecorded":
-      return `${d.points.length} ${d.series} point${d.points.length === 1 ? "" : "s"}`;
+      return `${d.series}: ${d.points.length} point${d.points.length === 1 ? "" : "s"}`;
     case "CheckpointSaved":
       return `#${d.sequence} ${d.checkpoint_type} · ${bytes(d.state_size_bytes + (d.artifacts_size_bytes || 0))}`;
     case "CheckpointSaveFailed":

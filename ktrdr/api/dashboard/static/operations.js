@@ -17,7 +17,7 @@ function writeFilters() {
   const query = new URLSearchParams();
   if (status.value) query.set("status", status.value);
   if (type.value) query.set("type", type.value);
-  history.replaceState(null, "", query.size ? `/?${query}` : "/");
+  history.replaceState(null, "", query.toString() ? `/?${query}` : "/");
 }
 
 function row(op, depth, served) {
