@@ -150,7 +150,7 @@ export function wireLogout() {
 
 export function progressCell(op) {
   const pct = Math.max(0, Math.min(100, Number(op.progress.percentage) || 0));
-  const bar = h("div", { class: "bar" });
+  const bar = h("div", { class: `bar bar-${op.status}` });
   bar.style.width = `${pct}%`;
   return h("td", { class: "progress-cell", title: op.progress.current_step || "" },
     h("div", { class: "progress small" }, bar),

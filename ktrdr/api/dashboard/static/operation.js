@@ -33,6 +33,7 @@ function renderHeader(op) {
   text("op-id", op.operation_id);
   text("op-type", op.operation_type);
   const bar = document.querySelector("#progress .bar");
+  bar.className = `bar bar-${op.status}`;
   bar.style.width = `${Math.max(0, Math.min(100, Number(op.progress.percentage) || 0))}%`;
   cancelButton.disabled = busy || TERMINAL.has(op.status) || op.cancellation_requested;
   resumeButton.disabled = busy || !(op.resumable && RESUMABLE_FROM.has(op.status));
@@ -145,7 +146,8 @@ function renderTimeline(events) {
     if (a !== null && a !== attempt) {
       flush();
       attempt = a;
-      items.push(h("li", { class: "attempt", "data-attempt": a, text: `Attempt ${a}` }));
+      const by = event.data.worker_id ? ` · ${event.data.worker_id}` : "";
+      items.push(h("li", { class: "attempt", "data-attempt": a, text: `Attempt ${a}${by}` }));
     }
     const last = run[run.length - 1];
     if (last && NOISY.has(event.event_type) && last.type === event.event_type) {
