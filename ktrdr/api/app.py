@@ -21,6 +21,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr import __version__
+from ktrdr.api.dashboard import dashboard
 from ktrdr.api.deps import SystemDep, provide_system
 from ktrdr.api.problems import EXCEPTION_HANDLERS
 from ktrdr.api.routes.checkpoints import CheckpointsController
@@ -132,7 +133,7 @@ def create_app(
         send_as_attachment=False,
     )
     return Litestar(
-        route_handlers=[api, assets],
+        route_handlers=[api, assets, dashboard],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
