@@ -10,8 +10,7 @@ import typer
 from rich.console import Console
 
 from ktrdr.cli import checkpoints, db, events, operations, projections, worker
-from ktrdr.cli.errors import exits_cleanly
-from ktrdr.config import SettingsError, load_settings
+from ktrdr.cli.errors import exit_code_of, exits_cleanly
 
 app = typer.Typer(
     name="ktrdr",
@@ -39,6 +38,7 @@ def serve(
     from ktrdr.api.server import serve as run_server
     from ktrdr.bootstrap.database import embedded_pgdata
     from ktrdr.bootstrap.system import prepare_database
+    from ktrdr.config import load_settings
 
     settings = load_settings()
     url = prepare_database(settings)
@@ -66,9 +66,12 @@ def demo(
 def main() -> None:
     try:
         app()
-    except SettingsError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        sys.exit(2)
+    except Exception as exc:
+        code = exit_code_of(exc)
+        if code is None:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 __all__ = ["app", "main"]

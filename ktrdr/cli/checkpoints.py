@@ -23,7 +23,6 @@ from ktrdr.cli.output import (
     size,
     when,
 )
-from ktrdr.domain import checkpoint_summary
 
 app = typer.Typer(
     help="Saved checkpoints (the points operations resume from): show an operation's,"
@@ -34,6 +33,9 @@ app = typer.Typer(
 
 def _name(checkpoint: dict[str, Any]) -> str:
     """ "#3 periodic, epoch 12" (the summary when the state says where it is)."""
+    # Imported here: the domain (pydantic models) would double a REST command's start-up.
+    from ktrdr.domain import checkpoint_summary
+
     summary = checkpoint_summary(checkpoint["operation_type"], checkpoint.get("state") or {})
     name = f"#{checkpoint['sequence']} {checkpoint['checkpoint_type']}"
     return f"{name}, {summary}" if summary else name

@@ -12,20 +12,20 @@ import functools
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
-import psycopg
 import typer
 
-from ktrdr.bootstrap import debugging
-from ktrdr.bootstrap.system import bootstrap
-from ktrdr.cli import events_view as view
 from ktrdr.cli.errors import exits_cleanly
 from ktrdr.cli.output import OperationIdArgument, err, out, print_json, say
-from ktrdr.config import load_settings
-from ktrdr.domain import DomainError
-from ktrdr.eventlog import EventLog, Position, RecordedEvent
-from ktrdr.projections import timeline, views
+
+if TYPE_CHECKING:
+    from ktrdr.bootstrap import debugging
+    from ktrdr.eventlog import EventLog, Position, RecordedEvent
+    from ktrdr.projections import timeline
+
+# The database stack (psycopg, the event log, the projections) is imported in the functions
+# that use it: loading it here would cost every other command, `ktrdr --help` included.
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,6 +49,10 @@ def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
     @exits_cleanly
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        import psycopg
+
+        from ktrdr.domain import DomainError
+
         try:
             return command(*args, **kwargs)
         except DomainError as exc:
@@ -66,6 +70,10 @@ def _fail(message: str) -> NoReturn:
 
 def _on_log(action: Callable[[EventLog], Coroutine[Any, Any, R]]) -> R:
     """Run ``action`` on the event log of the database these commands read."""
+    from ktrdr.bootstrap import debugging
+    from ktrdr.bootstrap.system import bootstrap
+    from ktrdr.config import load_settings
+
     settings = load_settings()
     url = debugging.debug_database(settings)
 
@@ -80,6 +88,9 @@ def _on_log(action: Callable[[EventLog], Coroutine[Any, Any, R]]) -> R:
 
 
 def _emit(event: RecordedEvent, as_json: bool) -> None:
+    from ktrdr.cli import events_view as view
+    from ktrdr.projections import timeline
+
     if as_json:
         typer.echo(json.dumps(timeline.event_json(event)))
     else:
@@ -95,6 +106,8 @@ async def _follow(
     poll_interval: float,
     max_events: int | None,
 ) -> None:
+    from ktrdr.bootstrap import debugging
+
     if max_events == 0:
         return
     seen = 0
@@ -115,6 +128,8 @@ def _tail(
     timeout: float | None,
     max_events: int | None,
 ) -> Callable[[EventLog], Coroutine[Any, Any, None]]:
+    from ktrdr.bootstrap import debugging
+
     async def run(log: EventLog) -> None:
         events, after = await debugging.last_events(log, matches, limit)
         for event in events:
@@ -199,6 +214,8 @@ def tail(
     ] = None,
 ) -> None:
     """The global event log, oldest first: time, position, stream, type and key fields."""
+    from ktrdr.bootstrap import debugging
+
     matches = debugging.event_filter(event_types or (), stream)
     run = _tail(
         matches,
@@ -220,6 +237,10 @@ def tail(
 @fails_cleanly
 def stream_(operation_id: OperationIdArgument, as_json: JsonOption = False) -> None:
     """One operation's events as a timeline: time, version, type, attempt, worker, details."""
+    from ktrdr.bootstrap import debugging
+    from ktrdr.cli import events_view as view
+    from ktrdr.projections import timeline
+
     events = _on_log(lambda log: debugging.operation_events(log, operation_id))
     if as_json:
         print_json([timeline.event_json(e) for e in events])
@@ -248,6 +269,8 @@ def _moment(text: str) -> datetime:
 def _pick(
     steps: list[timeline.Step], until: int | None, at: datetime | None
 ) -> list[timeline.Step]:
+    from ktrdr.projections import timeline
+
     if until is not None:
         return [timeline.at_version(steps, until)]
     if at is not None:
@@ -256,6 +279,8 @@ def _pick(
 
 
 def _state(step: timeline.Step) -> dict[str, Any]:
+    from ktrdr.projections import views
+
     return {**views.state_json(step.state), "version": step.event.stream_version}
 
 
@@ -293,6 +318,9 @@ def replay(
     ] = False,
 ) -> None:
     """Fold the operation's events with the domain's own rules; show the state after each."""
+    from ktrdr.bootstrap import debugging
+    from ktrdr.cli import events_view as view
+
     if until is not None and at is not None:
         raise typer.BadParameter("give --until or --at, not both")
     steps = _on_log(lambda log: debugging.operation_steps(log, operation_id))

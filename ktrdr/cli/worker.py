@@ -9,11 +9,6 @@ from typing import Annotated
 import typer
 
 from ktrdr.cli.errors import exits_cleanly
-from ktrdr.config import load_settings
-from ktrdr.workers.api_client import ApiClient
-from ktrdr.workers.checkpointing import open_artifact_store
-from ktrdr.workers.registry import workloads_for
-from ktrdr.workers.runtime import Worker, WorkerConfig, default_worker_id
 
 
 class WorkerType(StrEnum):
@@ -40,6 +35,13 @@ def worker(
     """Run a worker: register with the API, claim operations of WORKER_TYPE, run them with
     checkpoints, survive backend restarts. SIGTERM: finish the step, save a shutdown
     checkpoint, mark the operation cancelled (resumable), deregister, exit 0."""
+    # Imported here: the other commands must not pay for torch and the workloads.
+    from ktrdr.config import load_settings
+    from ktrdr.workers.api_client import ApiClient
+    from ktrdr.workers.checkpointing import open_artifact_store
+    from ktrdr.workers.registry import workloads_for
+    from ktrdr.workers.runtime import Worker, WorkerConfig, default_worker_id
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
