@@ -42,6 +42,18 @@ class ResumeRequest(Body):
     checkpoint_sequence: int | None = Field(default=None, ge=1)
 
 
+def id_prefix_range(prefix: str) -> tuple[str, str]:
+    """The lowest and the highest operation id that start with ``prefix`` (hex, dashes
+    ignored), or a VALIDATION_ERROR."""
+    digits = prefix.replace("-", "").lower()
+    if not 0 < len(digits) <= 32 or digits.strip("0123456789abcdef"):
+        raise ValidationError(
+            f"malformed id prefix {prefix[:80]!r}: expected the first hex digits of an"
+            " operation id, such as 3f2b8c1e"
+        )
+    return str(uuid.UUID(digits.ljust(32, "0"))), str(uuid.UUID(digits.ljust(32, "f")))
+
+
 def operation_id(raw: str) -> str:
     """The canonical form of an operation id from a URL, or a VALIDATION_ERROR."""
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -9,22 +10,46 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ktrdr.cli import checkpoints, db, events, operations, projections, worker
-from ktrdr.cli.errors import exit_code_of, exits_cleanly
+from ktrdr import __version__
+from ktrdr.cli import checkpoints, db, events, logs, operations, projections, worker, workers
+from ktrdr.cli.errors import OneLineUsageErrors, exit_code_of, exits_cleanly
 
 app = typer.Typer(
     name="ktrdr",
     help="Checkpoint & resilience for long-running ML work, event-sourced on PostgreSQL.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineUsageErrors,
 )
 app.add_typer(operations.app, name="operations")
 app.add_typer(checkpoints.app, name="checkpoints")
 app.add_typer(db.app, name="db")
 app.add_typer(projections.app, name="projections")
 app.add_typer(events.app, name="events")
+app.add_typer(workers.app, name="workers")
 app.command("worker")(worker.worker)
 err = Console(stderr=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"ktrdr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Checkpoint & resilience for long-running ML work, event-sourced on PostgreSQL."""
 
 
 @app.command()
@@ -40,10 +65,11 @@ def serve(
     from ktrdr.bootstrap.system import prepare_database
     from ktrdr.config import load_settings
 
+    level = logs.configure()
     settings = load_settings()
     url = prepare_database(settings)
     api = create_app(settings, database_url=url, embedded_pgdata=embedded_pgdata(settings))
-    run_server(api, host, port)
+    run_server(api, host, port, access_log=level <= logging.DEBUG)
 
 
 @app.command()

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.text import Text
 
 TRAINING = {"epochs": 60, "bars": 3000, "seed": 7, "checkpoint_every_epochs": 5}
 BACKTEST = {"bars": 400_000, "seed": 5, "checkpoint_every_bars": 20_000}
@@ -144,15 +145,16 @@ class Demo:
         self.say(f"resume requested from checkpoint {frm['sequence']} ({frm['summary']})")
 
     def cli(self, *args: str) -> None:
+        """Run `ktrdr ARGS` and show what it printed as it laid it out: for this console's
+        width and colours, printed without a second layout (which would re-wrap it)."""
+        env = self.env() | {"COLUMNS": str(self.out.width)}
+        if self.out.is_terminal and self.out.color_system:
+            env["FORCE_COLOR"] = "1"
         result = subprocess.run(
-            [*KTRDR, *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+            [*KTRDR, *args], env=env, capture_output=True, text=True, timeout=60, check=False
         )
-        self.out.print(result.stdout.rstrip() or result.stderr.rstrip())
+        shown = result.stdout.rstrip() or result.stderr.rstrip()
+        self.out.print(Text.from_ansi(shown), soft_wrap=True)
 
     def stop_everything(self) -> list[str]:
         for proc in self.processes.values():

@@ -5,10 +5,14 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+
+# Typer vendors Click: its exceptions are not the `click` package's.
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,3 +48,33 @@ def exits_cleanly(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code) from None
 
     return wrapper
+
+
+class OneLineUsageErrors(TyperGroup):
+    """A usage error is one line on stderr naming what was wrong (and the valid values),
+    and exit 2, as for any Unix tool: not Click's usage block nor Rich's boxed panel."""
+
+    def main(  # type: ignore[override]
+        self, args: Any = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        standalone = extra.pop("standalone_mode", True)
+        if not standalone:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        try:
+            # Not standalone, Click returns the code of a typer.Exit instead of exiting.
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except ClickException as exc:
+            if exc.format_message().strip():  # empty: `ktrdr` alone, which printed its help
+                err.print(_one_line(exc), markup=False, highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(exc: ClickException) -> str:
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"error: {message}{hint}"

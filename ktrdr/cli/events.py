@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 import typer
 
 from ktrdr.cli.errors import exits_cleanly
-from ktrdr.cli.output import OperationIdArgument, err, out, print_json, say
+from ktrdr.cli.output import (
+    MATCHES_SHOWN,
+    IdNotFound,
+    OperationIdArgument,
+    err,
+    out,
+    print_json,
+    say,
+    the_one,
+)
 
 if TYPE_CHECKING:
     from ktrdr.bootstrap import debugging
@@ -57,6 +66,8 @@ def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except DomainError as exc:
             _fail(exc.detail)
+        except IdNotFound as exc:
+            _fail(str(exc))
         except psycopg.OperationalError as exc:
             _fail(f"lost the database: {str(exc).strip().splitlines()[0]}")
 
@@ -82,6 +93,28 @@ def _on_log(action: Callable[[EventLog], Coroutine[Any, Any, R]]) -> R:
             return await action(system.event_log)
 
     return asyncio.run(run())
+
+
+def _whole_id(op_id: str) -> str:
+    """The whole id of the one operation whose id starts with ``op_id``, from the database."""
+    if len(op_id) == 36:
+        return op_id
+    from psycopg import AsyncConnection
+
+    from ktrdr.api.schemas import id_prefix_range
+    from ktrdr.bootstrap import debugging
+    from ktrdr.config import load_settings
+    from ktrdr.projections import views
+
+    async def matches() -> dict[str, Any]:
+        url = debugging.debug_database(load_settings())
+        async with await AsyncConnection.connect(url) as conn:
+            items, total = await views.list_operations(
+                conn, id_range=id_prefix_range(op_id), limit=MATCHES_SHOWN
+            )
+        return {"items": items, "total": total}
+
+    return the_one(op_id, asyncio.run(matches()))
 
 
 # ---- tail -------------------------------------------------------------------------------
@@ -241,16 +274,20 @@ def stream_(operation_id: OperationIdArgument, as_json: JsonOption = False) -> N
     from ktrdr.cli import events_view as view
     from ktrdr.projections import timeline
 
+    operation_id = _whole_id(operation_id)
     events = _on_log(lambda log: debugging.operation_events(log, operation_id))
     if as_json:
         print_json([timeline.event_json(e) for e in events])
         return
     first, last = events[0].recorded_at, events[-1].recorded_at
-    say(
+    console = out()
+    console.print(  # wrapped at a space, as the table below, to fit the terminal
         f"operation {operation_id}: {len(events)} events,"
-        f" {timeline.stamp(first)} to {timeline.stamp(last)}"
+        f" {timeline.stamp(first)} to {timeline.stamp(last)}",
+        markup=False,
+        highlight=False,
     )
-    out().print(view.timeline_table(events))
+    console.print(view.timeline_table(events))
 
 
 # ---- replay -----------------------------------------------------------------------------
@@ -323,6 +360,7 @@ def replay(
 
     if until is not None and at is not None:
         raise typer.BadParameter("give --until or --at, not both")
+    operation_id = _whole_id(operation_id)
     steps = _on_log(lambda log: debugging.operation_steps(log, operation_id))
     picked = _pick(steps, until, at)
     one_point = until is not None or at is not None

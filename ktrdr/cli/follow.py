@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
 from ktrdr.cli.client import KtrdrApi
-from ktrdr.cli.output import err, print_json, say
+from ktrdr.cli.output import checkpoint_brief, clock, compact, err, print_json, say
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
@@ -52,20 +53,73 @@ def _bar() -> Progress:
     )
 
 
-def _step(operation: dict[str, Any]) -> str:
+LOSSES = ("val_loss", "train_loss", "running_loss")
+
+
+def latest_value(progress: dict[str, Any]) -> str | None:
+    """The latest loss of a training run, or the portfolio value of a backtest."""
+    details = progress.get("details") or {}
+    loss = next((name for name in LOSSES if details.get(name) is not None), None)
+    if loss is not None:
+        return f"{loss} {details[loss]:.4g}"
+    if details.get("portfolio_value") is not None:
+        return f"portfolio {details['portfolio_value']:,.2f}"
+    return None
+
+
+def _seconds_since(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+
+
+class Pace:
+    """The ETA: the workload's own when it gives one, else from the progress seen so far."""
+
+    def __init__(self) -> None:
+        self.first: tuple[float, float] | None = None
+
+    def eta(self, operation: dict[str, Any]) -> float | None:
+        progress = operation["progress"]
+        given = (progress.get("details") or {}).get("eta_seconds")
+        if given is not None:
+            return float(given)
+        if operation["status"] != "running":
+            self.first = None
+            return None
+        now, done = time.monotonic(), float(progress["percentage"])
+        if self.first is None or done < self.first[1]:
+            self.first = (now, done)
+            return None
+        since, done_then = self.first
+        rate = (done - done_then) / (now - since) if now > since else 0.0
+        return (100.0 - done) / rate if rate > 0 else None
+
+
+def step_line(operation: dict[str, Any], eta: float | None) -> str:
+    """What the bar says beside itself: step, message, loss or value, elapsed time, ETA."""
     progress = operation["progress"]
-    parts = [progress.get("current_step"), progress.get("message")]
+    elapsed = _seconds_since(operation.get("started_at"))
+    parts = [
+        progress.get("current_step"),
+        progress.get("message"),
+        latest_value(progress),
+        f"{clock(elapsed)} elapsed" if elapsed is not None else None,
+        f"ETA {clock(eta)}" if eta is not None and operation["status"] == "running" else None,
+    ]
     return " · ".join(str(p) for p in parts if p)
 
 
-def _show(bar: Progress, task: TaskID, operation: dict[str, Any], last_status: str) -> None:
+def _show(
+    bar: Progress, task: TaskID, operation: dict[str, Any], last_status: str, pace: Pace
+) -> None:
     if operation["status"] != last_status:
         bar.console.print(f"status: {operation['status']}", markup=False, highlight=False)
     bar.update(
         task,
         description=operation["status"],
         completed=operation["progress"]["percentage"],
-        step=_step(operation),
+        step=step_line(operation, pace.eta(operation)),
     )
     bar.refresh()
 
@@ -74,11 +128,11 @@ def follow(api: KtrdrApi, op_id: str, *, interval: float, timeout: float | None)
     """Poll GET /operations/{id} until a terminal status; exit 1 once ``timeout`` passes."""
     started = time.monotonic()
     operation: dict[str, Any] = api.get(f"/operations/{op_id}")  # an unknown id fails here
-    last_status = ""
+    last_status, pace = "", Pace()
     with _bar() as bar:
         task = bar.add_task(operation["status"], total=100, step="")
         while True:
-            _show(bar, task, operation, last_status)
+            _show(bar, task, operation, last_status, pace)
             last_status = operation["status"]
             if last_status in TERMINAL:
                 return operation
@@ -89,8 +143,52 @@ def follow(api: KtrdrApi, op_id: str, *, interval: float, timeout: float | None)
             operation = api.get(f"/operations/{op_id}")
 
 
+def _took(operation: dict[str, Any]) -> str:
+    started, finished = operation.get("started_at"), operation.get("completed_at")
+    if not started or not finished:
+        return "-"
+    seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    return clock(seconds)
+
+
+def summary_lines(operation: dict[str, Any]) -> list[str]:
+    """How a followed operation ended, on one screen."""
+    progress, error = operation["progress"], operation.get("error")
+    policy = operation.get("retry_policy") or {}
+    attempts = operation.get("attempts_used", operation["attempt"])
+    fields = [
+        ("operation", f"{operation['operation_id']} ({operation['operation_type']})"),
+        ("status", operation["status"] + (", resumable" if operation.get("resumable") else "")),
+        ("attempts", f"{attempts} of {policy.get('max_attempts', attempts)}"),
+        ("worker", operation.get("worker_id") or "-"),
+        ("took", _took(operation)),
+        (
+            "progress",
+            " · ".join(
+                str(p)
+                for p in (
+                    f"{progress['percentage']:.0f}%",
+                    progress.get("current_step"),
+                    progress.get("message"),
+                )
+                if p
+            ),
+        ),
+        ("latest", latest_value(progress) or "-"),
+        ("checkpoint", checkpoint_brief(operation.get("checkpoint"))),
+    ]
+    if error:
+        fields.append(("error", f"{error['message']} ({error['reason']})"))
+    if operation.get("result") is not None:
+        fields.append(("result", compact(operation["result"], 200)))
+    return [f"{label:<11}{value}" for label, value in fields]
+
+
 def report_final(operation: dict[str, Any], *, as_json: bool) -> None:
-    """Print how the operation ended; exit 1 unless it completed."""
+    """Print how the operation ended (a summary on stderr, the outcome on stdout); exit 1
+    unless it completed."""
+    for line in summary_lines(operation):
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
     status = operation["status"]
     if as_json:
         print_json(operation)

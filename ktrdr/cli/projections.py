@@ -62,6 +62,8 @@ def rebuild() -> None:
 @exits_cleanly
 def verify() -> None:
     """Replay the log in one snapshot and report any difference with the live read models."""
+    from ktrdr.projections import replay
+
     url = _database()
     report = asyncio.run(_run(url, "verify"))
     _print(report)

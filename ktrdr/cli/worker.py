@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from ktrdr.cli import logs
 from ktrdr.cli.errors import exits_cleanly
 
 
@@ -42,9 +42,7 @@ def worker(
     from ktrdr.workers.registry import workloads_for
     from ktrdr.workers.runtime import Worker, WorkerConfig, default_worker_id
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()
     settings = load_settings()
     config = WorkerConfig(
         worker_type=worker_type.value,

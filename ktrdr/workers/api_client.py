@@ -48,7 +48,8 @@ class Claim:
 
 class ApiClient:
     def __init__(self, base_url: str, *, timeout: float = 10.0, client: httpx.Client | None = None):
-        self._http = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        self._http = client or httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()

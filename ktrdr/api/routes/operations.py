@@ -14,6 +14,7 @@ from ktrdr.api.schemas import (
     OperationTypeName,
     ResumeRequest,
     Status,
+    id_prefix_range,
     operation_id,
 )
 from ktrdr.bootstrap import debugging
@@ -59,6 +60,10 @@ class OperationsController(Controller):
         operation_type: FromQuery[OperationTypeName | None] = None,
         resumable: FromQuery[bool | None] = None,
         parent_operation_id: FromQuery[str | None] = None,
+        id_prefix: Annotated[
+            str | None,
+            QueryParameter(description="Only operations whose id starts with these hex digits."),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> dict[str, Any]:
@@ -69,6 +74,7 @@ class OperationsController(Controller):
             operation_type=operation_type,
             resumable=resumable,
             parent_operation_id=operation_id(parent_operation_id) if parent_operation_id else None,
+            id_range=id_prefix_range(id_prefix) if id_prefix is not None else None,
             limit=limit,
             offset=offset,
         )
