@@ -69,6 +69,7 @@ def serve(
     settings = load_settings()
     url = prepare_database(settings)
     api = create_app(settings, database_url=url, embedded_pgdata=embedded_pgdata(settings))
+    logs.configure()  # again: the app configured logging its own way
     run_server(api, host, port, access_log=level <= logging.DEBUG)
 
 

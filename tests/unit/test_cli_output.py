@@ -6,16 +6,34 @@ import io
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import typer
 from rich.console import Console
 
+from ktrdr.api.schemas import CheckpointTypeName, OperationTypeName
+from ktrdr.api.schemas import Status as ApiStatus
 from ktrdr.cli.demo import KTRDR, Demo
+from ktrdr.cli.follow import Pace, latest_value, step_line
+from ktrdr.cli.metrics import sparkline
 from ktrdr.cli.operations import parse_params
-from ktrdr.cli.output import age, page_table, short, size, status_text
+from ktrdr.cli.output import (
+    CheckpointType,
+    IdNotFound,
+    OperationType,
+    Status,
+    age,
+    clock,
+    page_table,
+    parse_operation_id,
+    short,
+    size,
+    status_text,
+    the_one,
+)
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
@@ -138,3 +156,121 @@ def test_a_listing_wraps_to_fit_and_keeps_its_details_and_age(columns: int) -> N
 
 
 COLUMNS = ("ID", "TYPE", "STATUS", "PROGRESS", "CHECKPOINT", "AGE")
+
+
+@pytest.mark.parametrize(
+    ("cli", "api"),
+    [(OperationType, OperationTypeName), (Status, ApiStatus), (CheckpointType, CheckpointTypeName)],
+)
+def test_the_cli_choices_are_the_apis(cli: type[StrEnum], api: Any) -> None:
+    assert [c.value for c in cli] == list(get_args(api))
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ("3F2B8C1E-0D4A-4C47-9A55-6F1E2D3C4B5A", "3f2b8c1e-0d4a-4c47-9a55-6f1e2d3c4b5a"),
+        ("3f2b8c1e", "3f2b8c1e"),
+        ("3F2B8C1E-0d", "3f2b8c1e-0d"),
+        ("a", "a"),
+    ],
+)
+def test_an_operation_id_or_a_prefix_of_one(raw: str, parsed: str) -> None:
+    assert parse_operation_id(raw) == parsed
+
+
+@pytest.mark.parametrize("raw", ["", "not-an-id", "3f2b8c1e0d4a4c479a556f1e2d3c4b5a00", "g1"])
+def test_anything_else_is_not_an_operation_id(raw: str) -> None:
+    with pytest.raises(typer.BadParameter, match="is not an operation id"):
+        parse_operation_id(raw)
+
+
+def _op(op_id: str) -> dict[str, Any]:
+    created = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()
+    return {
+        "operation_id": op_id,
+        "operation_type": "training",
+        "status": "failed",
+        "created_at": created,
+    }
+
+
+def test_a_prefix_names_one_operation_or_says_why_not() -> None:
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    assert the_one("ab", {"items": [_op(a)], "total": 1}) == a
+    with pytest.raises(IdNotFound, match="^no operation id starts with 'ab'$"):
+        the_one("ab", {"items": [], "total": 0})
+    with pytest.raises(IdNotFound) as ambiguous:
+        the_one("ab", {"items": [_op(a), _op(b)], "total": 12})
+    lines = str(ambiguous.value).splitlines()
+    assert lines[0] == "'ab' is ambiguous: 12 operation ids start with it; give more digits:"
+    assert lines[1:] == [
+        f"  {a}  training  failed  3m",
+        f"  {b}  training  failed  3m",
+        "  … and 10 more",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        ([], ""),
+        ([1.0], "▁"),
+        ([3.0, 3.0, 3.0], "▁▁▁"),
+        ([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], "▁▂▃▄▅▆▇█"),
+        ([7.0, 0.0], "█▁"),
+    ],
+)
+def test_sparkline(values: list[float], line: str) -> None:
+    assert sparkline(values) == line
+
+
+def test_a_long_series_is_averaged_into_the_width() -> None:
+    line = sparkline([float(i) for i in range(1000)], width=40)
+    assert len(line) == 40 and line[0] == "▁" and line[-1] == "█"
+    assert list(line) == sorted(line)
+
+
+def _progress(**details: Any) -> dict[str, Any]:
+    return {"percentage": 42.0, "current_step": "epoch 4/10", "message": None, "details": details}
+
+
+@pytest.mark.parametrize(
+    ("details", "shown"),
+    [
+        ({"running_loss": 0.9, "train_loss": 0.5, "val_loss": 0.314159}, "val_loss 0.3142"),
+        ({"running_loss": 0.9, "train_loss": None}, "running_loss 0.9"),
+        ({"portfolio_value": 1234567.891}, "portfolio 1,234,567.89"),
+        ({}, None),
+    ],
+)
+def test_the_latest_loss_or_value(details: dict[str, Any], shown: str | None) -> None:
+    assert latest_value(_progress(**details)) == shown
+
+
+def test_the_step_line_has_the_elapsed_time_and_eta() -> None:
+    started = (datetime.now(UTC) - timedelta(minutes=2, seconds=5)).isoformat()
+    op = {"status": "running", "started_at": started, "progress": _progress(val_loss=0.25)}
+    line = step_line(op, eta=3725)
+    assert line.startswith("epoch 4/10 · val_loss 0.25 · 2:0")
+    assert line.endswith(" elapsed · ETA 1:02:05")
+    assert "ETA" not in step_line(op | {"status": "completed"}, eta=3725)
+
+
+def test_the_eta_is_the_workloads_else_from_the_pace_seen() -> None:
+    pace = Pace()
+    given = {"status": "running", "progress": _progress(eta_seconds=90.0)}
+    assert pace.eta(given) == 90.0
+    op = {"status": "running", "progress": {"percentage": 20.0, "details": {}}}
+    assert pace.eta(op) is None  # one look: no pace yet
+    assert pace.first is not None
+    pace.first = (pace.first[0] - 10.0, 10.0)  # 10 % done in the last 10 s
+    eta = pace.eta(op)
+    assert eta is not None and 80.0 <= eta < 81.0  # 80 % left at 1 % a second
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(0, "0:00"), (42.9, "0:42"), (725, "12:05"), (10937, "3:02:17")]
+)
+def test_clock(seconds: float, shown: str) -> None:
+    assert clock(seconds) == shown
