@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 from rich.console import Console
 
@@ -58,5 +56,7 @@ def status() -> None:
     async def count() -> int:
         async with bootstrap(settings, database_url=url, pool_size=1) as system:
             return await system.event_log.count()
+
+    import asyncio
 
     out.print(f"events     {asyncio.run(count())}")

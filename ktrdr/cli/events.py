@@ -6,7 +6,6 @@ not the REST API, so they work while the server is down.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -33,8 +32,8 @@ if TYPE_CHECKING:
     from ktrdr.eventlog import EventLog, Position, RecordedEvent
     from ktrdr.projections import timeline
 
-# The database stack (psycopg, the event log, the projections) is imported in the functions
-# that use it: loading it here would cost every other command, `ktrdr --help` included.
+# The database stack (psycopg, the event log, the projections) and asyncio are imported in
+# the functions that use them: loading them here would cost every other command.
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -92,6 +91,8 @@ def _on_log(action: Callable[[EventLog], Coroutine[Any, Any, R]]) -> R:
         async with bootstrap(settings, database_url=url, pool_size=2) as system:
             return await action(system.event_log)
 
+    import asyncio
+
     return asyncio.run(run())
 
 
@@ -113,6 +114,8 @@ def _whole_id(op_id: str) -> str:
                 conn, id_range=id_prefix_range(op_id), limit=MATCHES_SHOWN
             )
         return {"items": items, "total": total}
+
+    import asyncio
 
     return the_one(op_id, asyncio.run(matches()))
 
@@ -161,6 +164,8 @@ def _tail(
     timeout: float | None,
     max_events: int | None,
 ) -> Callable[[EventLog], Coroutine[Any, Any, None]]:
+    import asyncio
+
     from ktrdr.bootstrap import debugging
 
     async def run(log: EventLog) -> None:

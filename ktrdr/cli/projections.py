@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import typer
@@ -53,6 +52,8 @@ def _database() -> str:
 def rebuild() -> None:
     """Replay the whole log into fresh tables and swap them in (appends wait meanwhile)."""
     url = _database()
+    import asyncio  # imported here, as the database stack: see _database
+
     report = asyncio.run(_run(url, "rebuild"))
     _print(report)
     out.print(f"rebuilt {len(report.events_replayed)} read models from the event log")
@@ -65,6 +66,8 @@ def verify() -> None:
     from ktrdr.projections import replay
 
     url = _database()
+    import asyncio  # imported here, as the database stack: see _database
+
     report = asyncio.run(_run(url, "verify"))
     _print(report)
     if not report.ok:

@@ -27,6 +27,7 @@ HEAVY = (
     "ktrdr.workers",
     "ktrdr.eventlog",
     "ktrdr.projections",
+    "asyncio",
 )
 
 RUN_AND_LIST_MODULES = """
