@@ -18,8 +18,8 @@ import typer
 from ktrdr.cli.errors import exits_cleanly
 from ktrdr.cli.output import (
     MATCHES_SHOWN,
-    IdNotFound,
     OperationIdArgument,
+    UnresolvedId,
     err,
     out,
     print_json,
@@ -65,7 +65,7 @@ def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except DomainError as exc:
             _fail(exc.detail)
-        except IdNotFound as exc:
+        except UnresolvedId as exc:
             _fail(str(exc))
         except psycopg.OperationalError as exc:
             _fail(f"lost the database: {str(exc).strip().splitlines()[0]}")

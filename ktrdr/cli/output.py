@@ -94,8 +94,8 @@ OperationIdArgument = Annotated[
 ]
 
 
-class IdNotFound(ApiFailure):
-    """No operation, or more than one, has an id that starts with the prefix given."""
+class UnresolvedId(ApiFailure):
+    """No operation has an id that starts with the prefix given, or more than one has."""
 
 
 def short(op_id: str) -> str:
@@ -118,14 +118,14 @@ MATCHES_SHOWN = 10
 
 
 def the_one(op_id: str, page: dict[str, Any]) -> str:
-    """The id of the only operation on a page listed by id prefix, else IdNotFound."""
+    """The id of the only operation on a page listed by id prefix, else UnresolvedId."""
     items = page["items"]
     if not items:
-        raise IdNotFound(f"no operation id starts with {op_id!r}")
+        raise UnresolvedId(f"no operation id starts with {op_id!r}")
     if len(items) > 1:
         more = f"\n  … and {page['total'] - len(items)} more" if page["total"] > len(items) else ""
         matches = "\n".join(_match_line(op) for op in items)
-        raise IdNotFound(
+        raise UnresolvedId(
             f"{op_id!r} is ambiguous: {page['total']} operation ids start with it;"
             f" give more digits:\n{matches}{more}"
         )

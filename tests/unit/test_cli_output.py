@@ -22,9 +22,9 @@ from ktrdr.cli.metrics import sparkline
 from ktrdr.cli.operations import parse_params
 from ktrdr.cli.output import (
     CheckpointType,
-    IdNotFound,
     OperationType,
     Status,
+    UnresolvedId,
     age,
     clock,
     page_table,
@@ -198,9 +198,9 @@ def _op(op_id: str) -> dict[str, Any]:
 def test_a_prefix_names_one_operation_or_says_why_not() -> None:
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     assert the_one("ab", {"items": [_op(a)], "total": 1}) == a
-    with pytest.raises(IdNotFound, match="^no operation id starts with 'ab'$"):
+    with pytest.raises(UnresolvedId, match="^no operation id starts with 'ab'$"):
         the_one("ab", {"items": [], "total": 0})
-    with pytest.raises(IdNotFound) as ambiguous:
+    with pytest.raises(UnresolvedId) as ambiguous:
         the_one("ab", {"items": [_op(a), _op(b)], "total": 12})
     lines = str(ambiguous.value).splitlines()
     assert lines[0] == "'ab' is ambiguous: 12 operation ids start with it; give more digits:"
