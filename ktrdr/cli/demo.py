@@ -277,8 +277,8 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
             )
     console.print(
         "\nRun it for real:\n"
-        "  ktrdr serve                      # API + processors, embedded PostgreSQL by default\n"
-        "  ktrdr worker training            # as many workers as you like, anywhere\n"
+        "  ktrdr serve               # API + processors; embedded PostgreSQL by default\n"
+        "  ktrdr worker training     # as many workers as you like, anywhere\n"
         "  ktrdr worker backtesting\n"
         "  ktrdr operations start training -p epochs=20 && ktrdr operations list\n"
         "Set KTRDR_DATABASE_URL to use your own PostgreSQL; see README.md."
