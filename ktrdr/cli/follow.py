@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
+from rich.table import Column
 
 from ktrdr.cli.client import KtrdrApi
 from ktrdr.cli.output import checkpoint_brief, clock, compact, err, print_json, say
@@ -45,9 +46,10 @@ def _stop_watching(operation: dict[str, Any], waited: float) -> typer.Exit:
 def _bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=20),  # room beside it for the step, loss, elapsed time and ETA
         TaskProgressColumn(),
-        TextColumn("{task.fields[step]}", markup=False),
+        # Wrapped, not cut, in a narrow terminal.
+        TextColumn("{task.fields[step]}", markup=False, table_column=Column(overflow="fold")),
         console=err,
         auto_refresh=False,
     )
