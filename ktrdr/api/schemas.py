@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ktrdr.domain import ValidationError
+
 Status = Literal["pending", "resuming", "running", "completed", "failed", "cancelled"]
 OperationTypeName = Literal["training", "backtesting", "agent_research"]
 CheckpointTypeName = Literal["periodic", "cancellation", "failure", "shutdown"]
@@ -42,6 +44,18 @@ class ResumeRequest(Body):
     """Training: run the resume on this device instead of the params' own."""
     allow_device_change: bool = False
     """Accept a resume on another device than the checkpoint's; its result is not exact."""
+
+
+def id_prefix_range(prefix: str) -> tuple[str, str]:
+    """The lowest and the highest operation id that start with ``prefix`` (hex, dashes
+    ignored), or a VALIDATION_ERROR."""
+    digits = prefix.replace("-", "").lower()
+    if not 0 < len(digits) <= 32 or digits.strip("0123456789abcdef"):
+        raise ValidationError(
+            f"malformed id prefix {prefix[:80]!r}: expected the first hex digits of an"
+            " operation id, such as 3f2b8c1e"
+        )
+    return str(uuid.UUID(digits.ljust(32, "0"))), str(uuid.UUID(digits.ljust(32, "f")))
 
 
 class ArtifactBody(Body):

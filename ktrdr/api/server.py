@@ -29,15 +29,17 @@ GRACEFUL_SHUTDOWN_SECONDS = 3
 for up to a minute, and the whole shutdown must fit an orchestrator's grace period (10 s)."""
 
 
-def serve(app: Litestar, host: str, port: int) -> None:
+def serve(app: Litestar, host: str, port: int, *, access_log: bool = False) -> None:
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        log_level="info",
+        # The process's logging is configured already (one format with the workers').
+        log_config=None,
         # A line per request is ~7 % of a heartbeat's CPU, at hundreds a second with hundreds
-        # of workers; failures are logged by the app, and every state change is in the log.
-        access_log=False,
+        # of workers; failures are logged by the app, and every state change is in the log:
+        # so only at DEBUG.
+        access_log=access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     _Server(config).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -9,23 +10,46 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ktrdr.cli import checkpoints, db, events, operations, projections, worker
-from ktrdr.cli.errors import exits_cleanly
-from ktrdr.config import SettingsError, load_settings
+from ktrdr import __version__
+from ktrdr.cli import checkpoints, db, events, logs, operations, projections, worker, workers
+from ktrdr.cli.errors import OneLineUsageErrors, exit_code_of, exits_cleanly
 
 app = typer.Typer(
     name="ktrdr",
     help="Checkpoint & resilience for long-running ML work, event-sourced on PostgreSQL.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineUsageErrors,
 )
 app.add_typer(operations.app, name="operations")
 app.add_typer(checkpoints.app, name="checkpoints")
 app.add_typer(db.app, name="db")
 app.add_typer(projections.app, name="projections")
 app.add_typer(events.app, name="events")
+app.add_typer(workers.app, name="workers")
 app.command("worker")(worker.worker)
 err = Console(stderr=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"ktrdr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Checkpoint & resilience for long-running ML work, event-sourced on PostgreSQL."""
 
 
 @app.command()
@@ -39,11 +63,14 @@ def serve(
     from ktrdr.api.server import serve as run_server
     from ktrdr.bootstrap.database import embedded_pgdata
     from ktrdr.bootstrap.system import prepare_database
+    from ktrdr.config import load_settings
 
+    level = logs.configure()
     settings = load_settings()
     url = prepare_database(settings)
     api = create_app(settings, database_url=url, embedded_pgdata=embedded_pgdata(settings))
-    run_server(api, host, port)
+    logs.configure()  # again: the app configured logging its own way
+    run_server(api, host, port, access_log=level <= logging.DEBUG)
 
 
 @app.command()
@@ -66,9 +93,12 @@ def demo(
 def main() -> None:
     try:
         app()
-    except SettingsError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        sys.exit(2)
+    except Exception as exc:
+        code = exit_code_of(exc)
+        if code is None:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 __all__ = ["app", "main"]

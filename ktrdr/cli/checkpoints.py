@@ -10,8 +10,10 @@ from rich.table import Table
 
 from ktrdr.cli.client import KtrdrApi, exits_on_api_failure
 from ktrdr.cli.output import (
+    CheckpointType,
     JsonOption,
     OperationIdArgument,
+    OperationType,
     UrlOption,
     age,
     api,
@@ -19,11 +21,12 @@ from ktrdr.cli.output import (
     out,
     page_table,
     print_json,
+    resolve_id,
     say,
+    short,
     size,
     when,
 )
-from ktrdr.domain import checkpoint_summary
 
 app = typer.Typer(
     help="Saved checkpoints (the points operations resume from): show an operation's,"
@@ -34,6 +37,9 @@ app = typer.Typer(
 
 def _name(checkpoint: dict[str, Any]) -> str:
     """ "#3 periodic, epoch 12" (the summary when the state says where it is)."""
+    # Imported here: the domain (pydantic models) would double a REST command's start-up.
+    from ktrdr.domain import checkpoint_summary
+
     summary = checkpoint_summary(checkpoint["operation_type"], checkpoint.get("state") or {})
     name = f"#{checkpoint['sequence']} {checkpoint['checkpoint_type']}"
     return f"{name}, {summary}" if summary else name
@@ -92,6 +98,7 @@ def show(
 ) -> None:
     """Show an operation's latest checkpoint: where it is, when it was saved, its size."""
     client = api(ctx, url)
+    op_id = resolve_id(client, op_id)
     latest = client.get(f"/checkpoints/{op_id}")
     if as_json:
         print_json(latest)
@@ -105,7 +112,7 @@ def show(
 def _table(page: dict[str, Any]) -> Table:
     rows = [
         (
-            c["operation_id"],
+            short(c["operation_id"]),
             c["operation_type"],
             f"#{c['sequence']} {c['checkpoint_type']}",
             size(c["total_size_bytes"]),
@@ -121,19 +128,13 @@ def _table(page: dict[str, Any]) -> Table:
 def list_checkpoints(
     ctx: typer.Context,
     operation_type: Annotated[
-        str | None,
-        typer.Option(
-            "--type",
-            help="Only operations of this type: training, backtesting, agent_research.",
-            show_default=False,
-        ),
+        OperationType | None,
+        typer.Option("--type", help="Only operations of this type.", show_default=False),
     ] = None,
     checkpoint_type: Annotated[
-        str | None,
+        CheckpointType | None,
         typer.Option(
-            "--checkpoint-type",
-            help="Only checkpoints saved this way: periodic, cancellation, failure, shutdown.",
-            show_default=False,
+            "--checkpoint-type", help="Only checkpoints saved this way.", show_default=False
         ),
     ] = None,
     older_than_days: Annotated[
@@ -187,6 +188,7 @@ def delete(
 ) -> None:
     """Delete every checkpoint of an operation, and its files (asks first unless --force)."""
     client = api(ctx, url)
+    op_id = resolve_id(client, op_id)
     if not force:
         _confirm_delete(client, op_id)
     deleted = client.delete(f"/checkpoints/{op_id}")

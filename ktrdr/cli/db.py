@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 from rich.console import Console
 
-from ktrdr.bootstrap import database
-from ktrdr.bootstrap.system import bootstrap, prepare_database
 from ktrdr.cli.errors import exits_cleanly
-from ktrdr.config import load_settings, redact
 
 app = typer.Typer(
     help="The PostgreSQL database: its URL, migrations and status.", no_args_is_help=True
@@ -22,6 +17,10 @@ out = Console()
 @exits_cleanly
 def url() -> None:
     """Print the database URL in use (starting the embedded PostgreSQL if none is configured)."""
+    # Imported per command: `ktrdr --help` and the REST commands must not load the database stack.
+    from ktrdr.bootstrap import database
+    from ktrdr.config import load_settings
+
     out.print(database.resolve_url(load_settings()), highlight=False, soft_wrap=True)
 
 
@@ -29,6 +28,10 @@ def url() -> None:
 @exits_cleanly
 def migrate() -> None:
     """Run the Alembic migrations up to head on the configured (or embedded) database."""
+    from ktrdr.bootstrap import database
+    from ktrdr.bootstrap.system import prepare_database
+    from ktrdr.config import load_settings
+
     url = prepare_database(load_settings())
     out.print(f"migrated to {database.current_revision(url)}")
 
@@ -37,6 +40,10 @@ def migrate() -> None:
 @exits_cleanly
 def status() -> None:
     """Show the migration head, the database's revision and the number of events."""
+    from ktrdr.bootstrap import database
+    from ktrdr.bootstrap.system import bootstrap, prepare_database
+    from ktrdr.config import load_settings, redact
+
     settings = load_settings()
     url = prepare_database(settings, migrate=settings.database_url is None)
     current = database.current_revision(url)
@@ -49,5 +56,7 @@ def status() -> None:
     async def count() -> int:
         async with bootstrap(settings, database_url=url, pool_size=1) as system:
             return await system.event_log.count()
+
+    import asyncio
 
     out.print(f"events     {asyncio.run(count())}")

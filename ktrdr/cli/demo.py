@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from ktrdr.contracts import Health, OperationEvents, OperationView, Resumed, WorkerList
 from ktrdr.transport import Transport, TransportError
@@ -142,15 +143,16 @@ class Demo:
         self.say(f"resume requested from checkpoint {frm.sequence} ({frm.summary})")
 
     def cli(self, *args: str) -> None:
+        """Run `ktrdr ARGS` and show what it printed as it laid it out: for this console's
+        width and colours, printed without a second layout (which would re-wrap it)."""
+        env = self.env() | {"COLUMNS": str(self.out.width)}
+        if self.out.is_terminal and self.out.color_system:
+            env["FORCE_COLOR"] = "1"
         result = subprocess.run(
-            [*KTRDR, *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+            [*KTRDR, *args], env=env, capture_output=True, text=True, timeout=60, check=False
         )
-        self.out.print(result.stdout.rstrip() or result.stderr.rstrip())
+        shown = result.stdout.rstrip() or result.stderr.rstrip()
+        self.out.print(Text.from_ansi(shown), soft_wrap=True)
 
     def stop_everything(self) -> list[str]:
         for proc in self.processes.values():
@@ -273,8 +275,8 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
             )
     console.print(
         "\nRun it for real:\n"
-        "  ktrdr serve                      # API + processors, embedded PostgreSQL by default\n"
-        "  ktrdr worker training            # as many workers as you like, anywhere\n"
+        "  ktrdr serve               # API + processors; embedded PostgreSQL by default\n"
+        "  ktrdr worker training     # as many workers as you like, anywhere\n"
         "  ktrdr worker backtesting\n"
         "  ktrdr operations start training -p epochs=20 && ktrdr operations list\n"
         "Set KTRDR_DATABASE_URL to use your own PostgreSQL; see README.md."

@@ -6,26 +6,34 @@ not the REST API, so they work while the server is down.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
-import psycopg
 import typer
 
-from ktrdr.bootstrap import debugging
-from ktrdr.bootstrap.system import bootstrap
-from ktrdr.cli import events_view as view
 from ktrdr.cli.errors import exits_cleanly
-from ktrdr.cli.output import OperationIdArgument, err, out, print_json, say
-from ktrdr.config import load_settings
-from ktrdr.domain import DomainError
-from ktrdr.eventlog import EventLog, Position, RecordedEvent
-from ktrdr.projections import timeline, views
+from ktrdr.cli.output import (
+    MATCHES_SHOWN,
+    OperationIdArgument,
+    UnresolvedId,
+    err,
+    out,
+    print_json,
+    say,
+    the_one,
+)
+
+if TYPE_CHECKING:
+    from ktrdr.bootstrap import debugging
+    from ktrdr.eventlog import EventLog, Position, RecordedEvent
+    from ktrdr.projections import timeline
+
+# The database stack (psycopg, the event log, the projections) and asyncio are imported in
+# the functions that use them: loading them here would cost every other command.
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,10 +57,16 @@ def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
     @exits_cleanly
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        import psycopg
+
+        from ktrdr.domain import DomainError
+
         try:
             return command(*args, **kwargs)
         except DomainError as exc:
             _fail(exc.detail)
+        except UnresolvedId as exc:
+            _fail(str(exc))
         except psycopg.OperationalError as exc:
             _fail(f"lost the database: {str(exc).strip().splitlines()[0]}")
 
@@ -66,6 +80,10 @@ def _fail(message: str) -> NoReturn:
 
 def _on_log(action: Callable[[EventLog], Coroutine[Any, Any, R]]) -> R:
     """Run ``action`` on the event log of the database these commands read."""
+    from ktrdr.bootstrap import debugging
+    from ktrdr.bootstrap.system import bootstrap
+    from ktrdr.config import load_settings
+
     settings = load_settings()
     url = debugging.debug_database(settings)
 
@@ -73,13 +91,42 @@ def _on_log(action: Callable[[EventLog], Coroutine[Any, Any, R]]) -> R:
         async with bootstrap(settings, database_url=url, pool_size=2) as system:
             return await action(system.event_log)
 
+    import asyncio
+
     return asyncio.run(run())
+
+
+def _whole_id(op_id: str) -> str:
+    """The whole id of the one operation whose id starts with ``op_id``, from the database."""
+    if len(op_id) == 36:
+        return op_id
+    from psycopg import AsyncConnection
+
+    from ktrdr.api.schemas import id_prefix_range
+    from ktrdr.bootstrap import debugging
+    from ktrdr.config import load_settings
+    from ktrdr.projections import views
+
+    async def matches() -> dict[str, Any]:
+        url = debugging.debug_database(load_settings())
+        async with await AsyncConnection.connect(url) as conn:
+            items, total = await views.list_operations(
+                conn, id_range=id_prefix_range(op_id), limit=MATCHES_SHOWN
+            )
+        return {"items": items, "total": total}
+
+    import asyncio
+
+    return the_one(op_id, asyncio.run(matches()))
 
 
 # ---- tail -------------------------------------------------------------------------------
 
 
 def _emit(event: RecordedEvent, as_json: bool) -> None:
+    from ktrdr.cli import events_view as view
+    from ktrdr.projections import timeline
+
     if as_json:
         typer.echo(json.dumps(timeline.event_json(event)))
     else:
@@ -95,6 +142,8 @@ async def _follow(
     poll_interval: float,
     max_events: int | None,
 ) -> None:
+    from ktrdr.bootstrap import debugging
+
     if max_events == 0:
         return
     seen = 0
@@ -115,6 +164,10 @@ def _tail(
     timeout: float | None,
     max_events: int | None,
 ) -> Callable[[EventLog], Coroutine[Any, Any, None]]:
+    import asyncio
+
+    from ktrdr.bootstrap import debugging
+
     async def run(log: EventLog) -> None:
         events, after = await debugging.last_events(log, matches, limit)
         for event in events:
@@ -199,6 +252,8 @@ def tail(
     ] = None,
 ) -> None:
     """The global event log, oldest first: time, position, stream, type and key fields."""
+    from ktrdr.bootstrap import debugging
+
     matches = debugging.event_filter(event_types or (), stream)
     run = _tail(
         matches,
@@ -220,16 +275,24 @@ def tail(
 @fails_cleanly
 def stream_(operation_id: OperationIdArgument, as_json: JsonOption = False) -> None:
     """One operation's events as a timeline: time, version, type, attempt, worker, details."""
+    from ktrdr.bootstrap import debugging
+    from ktrdr.cli import events_view as view
+    from ktrdr.projections import timeline
+
+    operation_id = _whole_id(operation_id)
     events = _on_log(lambda log: debugging.operation_events(log, operation_id))
     if as_json:
         print_json([timeline.event_json(e) for e in events])
         return
     first, last = events[0].recorded_at, events[-1].recorded_at
-    say(
+    console = out()
+    console.print(  # wrapped at a space, as the table below, to fit the terminal
         f"operation {operation_id}: {len(events)} events,"
-        f" {timeline.stamp(first)} to {timeline.stamp(last)}"
+        f" {timeline.stamp(first)} to {timeline.stamp(last)}",
+        markup=False,
+        highlight=False,
     )
-    out().print(view.timeline_table(events))
+    console.print(view.timeline_table(events))
 
 
 # ---- replay -----------------------------------------------------------------------------
@@ -248,6 +311,8 @@ def _moment(text: str) -> datetime:
 def _pick(
     steps: list[timeline.Step], until: int | None, at: datetime | None
 ) -> list[timeline.Step]:
+    from ktrdr.projections import timeline
+
     if until is not None:
         return [timeline.at_version(steps, until)]
     if at is not None:
@@ -256,6 +321,8 @@ def _pick(
 
 
 def _state(step: timeline.Step) -> dict[str, Any]:
+    from ktrdr.projections import views
+
     return {**views.state_json(step.state), "version": step.event.stream_version}
 
 
@@ -293,8 +360,12 @@ def replay(
     ] = False,
 ) -> None:
     """Fold the operation's events with the domain's own rules; show the state after each."""
+    from ktrdr.bootstrap import debugging
+    from ktrdr.cli import events_view as view
+
     if until is not None and at is not None:
         raise typer.BadParameter("give --until or --at, not both")
+    operation_id = _whole_id(operation_id)
     steps = _on_log(lambda log: debugging.operation_steps(log, operation_id))
     picked = _pick(steps, until, at)
     one_point = until is not None or at is not None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from ktrdr.cli.output import event_text, status_text
 from ktrdr.eventlog import RecordedEvent
 from ktrdr.projections import timeline, views
 
@@ -23,19 +25,39 @@ def tail_line(event: RecordedEvent) -> str:
 _COLUMNS_SHOWN_APART = ("attempt", "worker_id")
 
 
+def _clock(events: list[RecordedEvent]) -> Callable[[RecordedEvent], str]:
+    """The time of day alone when every event is of one UTC day (the line above the table
+    gives the dates), so that the table fits 80 columns; else the whole stamp."""
+    first, last = timeline.stamp(events[0].recorded_at), timeline.stamp(events[-1].recorded_at)
+    if first[:10] == last[:10]:
+        return lambda event: timeline.stamp(event.recorded_at)[11:]
+    return lambda event: timeline.stamp(event.recorded_at)
+
+
+def _table(*columns: str, fixed: tuple[str, ...]) -> Table:
+    """Fixed columns never wrap; the others fold, so that nothing is cut at 80 columns."""
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for name in columns:
+        table.add_column(
+            name,
+            no_wrap=name in fixed,
+            overflow="ellipsis" if name in fixed else "fold",
+            justify="right" if name == "V" else "left",
+        )
+    return table
+
+
 def timeline_table(events: list[RecordedEvent]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD)
-    for name in ("VERSION", "TIME", "TYPE", "ATTEMPT", "WORKER"):
-        table.add_column(name, no_wrap=True, justify="right" if name == "VERSION" else "left")
-    table.add_column("DETAILS", overflow="fold")
+    table = _table("V", "TIME", "TYPE", "ATT", "WORKER", "DETAILS", fixed=("V", "TYPE", "ATT"))
+    clock = _clock(events)
     for event in events:
         fields = timeline.key_fields(event)
         details = {k: v for k, v in fields.items() if k not in _COLUMNS_SHOWN_APART}
         attempt = timeline.attempt_of(event)
         table.add_row(
             str(event.stream_version),
-            timeline.stamp(event.recorded_at),
-            event.event_type,
+            clock(event),
+            event_text(event.event_type),
             "-" if attempt is None else str(attempt),
             Text(timeline.worker_of(event) or "-"),
             Text(timeline.fields_line(details)),
@@ -71,18 +93,16 @@ def _note(op: dict[str, Any]) -> str:
 
 
 def steps_table(steps: list[timeline.Step]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD)
-    for name in ("VERSION", "TIME", "EVENT", "STATUS", "ATTEMPT", "WORKER", "PROGRESS"):
-        table.add_column(name, no_wrap=True, justify="right" if name == "VERSION" else "left")
-    table.add_column("CHECKPOINT", no_wrap=True)
-    table.add_column("NOTE", overflow="fold")
+    columns = ("V", "TIME", "EVENT", "STATUS", "ATT", "WORKER", "PROGRESS", "CHECKPOINT", "NOTE")
+    table = _table(*columns, fixed=("V", "EVENT", "STATUS", "ATT"))
+    clock = _clock([step.event for step in steps])
     for step in steps:
         op = views.state_json(step.state)
         table.add_row(
             str(step.event.stream_version),
-            timeline.stamp(step.event.recorded_at),
-            step.event.event_type,
-            op["status"],
+            clock(step.event),
+            event_text(step.event.event_type),
+            status_text(op["status"]),
             str(op["attempt"]),
             Text(op["worker_id"] or "-"),
             Text(_progress(op)),

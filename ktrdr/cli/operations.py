@@ -11,10 +11,13 @@ from rich.table import Table
 
 from ktrdr.cli.client import exits_on_api_failure
 from ktrdr.cli.follow import IntervalOption, TimeoutOption, follow, report_final
+from ktrdr.cli.metrics import metric_lines
 from ktrdr.cli.operation_params import params
 from ktrdr.cli.output import (
     JsonOption,
     OperationIdArgument,
+    OperationType,
+    Status,
     UrlOption,
     age,
     api,
@@ -23,7 +26,10 @@ from ktrdr.cli.output import (
     out,
     page_table,
     print_json,
+    resolve_id,
     say,
+    short,
+    status_text,
     when,
 )
 
@@ -75,9 +81,11 @@ def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
 def start(
     ctx: typer.Context,
     operation_type: Annotated[
-        str,
+        OperationType,
         typer.Argument(
-            metavar="TYPE", help="What to run: training, backtesting or agent_research."
+            metavar="TYPE",
+            help="What to run: training, backtesting or agent_research.",
+            show_default=False,
         ),
     ],
     param: Annotated[
@@ -157,6 +165,18 @@ def start(
             show_default=False,
         ),
     ] = None,
+    keep_checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--keep-checkpoints",
+            help="Keep its checkpoints once it completes (by default they are deleted then).",
+        ),
+    ] = False,
+    follow_it: Annotated[
+        bool,
+        typer.Option("--follow", help="Then watch it, as `watch` does, until it finishes."),
+    ] = False,
+    interval: IntervalOption = 0.5,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -175,22 +195,27 @@ def start(
         "params": parse_params(param or [], params_json),
         "retry_policy": {k: v for k, v in policy.items() if v is not None},
         "timeout_seconds": timeout,
+        "keep_checkpoints": keep_checkpoints or None,
     }
-    created = api(ctx, url).post("/operations", json=body)
-    if as_json:
-        print_json(created)
-        return
+    client = api(ctx, url)
+    created = client.post("/operations", json={k: v for k, v in body.items() if v is not None})
     op_id = created["operation_id"]
-    say(f"created {op_id} ({created['operation_type']}, {created['status']})")
-    say(f"follow it with: ktrdr operations watch {op_id}")
+    if as_json and not follow_it:
+        print_json(created)
+    elif not as_json:
+        say(f"created {op_id} ({created['operation_type']}, {created['status']})")
+    if follow_it:
+        report_final(follow(client, op_id, interval=interval, timeout=None), as_json=as_json)
+    elif not as_json:
+        say(f"follow it with: ktrdr operations watch {short(op_id)}")
 
 
 def _table(page: dict[str, Any]) -> Table:
     rows = [
         (
-            op["operation_id"],
+            short(op["operation_id"]),
             op["operation_type"],
-            op["status"],
+            status_text(op["status"]),
             f"{op['progress']['percentage']:.0f}%",
             checkpoint_brief(op["checkpoint"]),
             age(op["created_at"]),
@@ -206,19 +231,12 @@ def _table(page: dict[str, Any]) -> Table:
 def list_operations(
     ctx: typer.Context,
     status: Annotated[
-        str | None,
-        typer.Option(
-            help="Only this status: pending, resuming, running, completed, failed, cancelled.",
-            show_default=False,
-        ),
+        Status | None,
+        typer.Option(help="Only operations with this status.", show_default=False),
     ] = None,
     operation_type: Annotated[
-        str | None,
-        typer.Option(
-            "--type",
-            help="Only this type: training, backtesting, agent_research.",
-            show_default=False,
-        ),
+        OperationType | None,
+        typer.Option("--type", help="Only operations of this type.", show_default=False),
     ] = None,
     resumable: Annotated[
         bool,
@@ -311,16 +329,30 @@ def _fields(op: dict[str, Any]) -> list[tuple[str, str]]:
 def show(
     ctx: typer.Context,
     op_id: OperationIdArgument,
+    metrics: Annotated[
+        bool,
+        typer.Option(
+            "--metrics",
+            "-m",
+            help="Also draw the loss curves of a training run, the equity of a backtest.",
+        ),
+    ] = False,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one operation: status, attempt, worker, progress, checkpoint, error, result."""
-    op = api(ctx, url).get(f"/operations/{op_id}")
+    client = api(ctx, url)
+    op_id = resolve_id(client, op_id)
+    op = client.get(f"/operations/{op_id}")
+    series = client.get(f"/operations/{op_id}/metrics")["series"] if metrics else None
     if as_json:
-        print_json(op)
+        print_json(op if series is None else op | {"metrics": series})
         return
     for label, value in _fields(op):
         say(f"{label:<11}{value}")
+    if series is not None:
+        for line in metric_lines(series):
+            say(line)
 
 
 @app.command()
@@ -332,7 +364,9 @@ def cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Cancel an operation: at once if pending, else its worker stops at its next check."""
-    op = api(ctx, url).post(f"/operations/{op_id}/cancel")
+    client = api(ctx, url)
+    op_id = resolve_id(client, op_id)
+    op = client.post(f"/operations/{op_id}/cancel")
     if as_json:
         print_json(op)
     elif op["status"] == "cancelled":
@@ -391,6 +425,7 @@ def resume(
 ) -> None:
     """Resume a failed or cancelled operation from a checkpoint; a worker picks it up again."""
     client = api(ctx, url)
+    op_id = resolve_id(client, op_id)
     asked = {
         "checkpoint_sequence": from_checkpoint,
         "device": device.value if device else None,
@@ -426,5 +461,6 @@ def watch(
     as_json: JsonOption = False,
 ) -> None:
     """Show a live progress bar until the operation completes (exit 0) or fails (exit 1)."""
-    operation = follow(api(ctx, url), op_id, interval=interval, timeout=timeout)
+    client = api(ctx, url)
+    operation = follow(client, resolve_id(client, op_id), interval=interval, timeout=timeout)
     report_final(operation, as_json=as_json)

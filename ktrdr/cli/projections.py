@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
-from psycopg import AsyncConnection
 from rich.console import Console
 
-from ktrdr.bootstrap.debugging import debug_database
 from ktrdr.cli.errors import exits_cleanly
-from ktrdr.config import load_settings
-from ktrdr.projections import replay
-from ktrdr.projections.registry import all_projections
+
+if TYPE_CHECKING:
+    from ktrdr.projections import replay
 
 app = typer.Typer(
     help="Read models: rebuild them from the event log, verify them.", no_args_is_help=True
@@ -21,6 +19,11 @@ out = Console()
 
 
 async def _run(url: str, action: str) -> replay.ReplayReport:
+    from psycopg import AsyncConnection
+
+    from ktrdr.projections import replay
+    from ktrdr.projections.registry import all_projections
+
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         if action == "rebuild":
             return await replay.rebuild(conn, all_projections())
@@ -28,17 +31,29 @@ async def _run(url: str, action: str) -> replay.ReplayReport:
 
 
 def _print(report: replay.ReplayReport) -> None:
+    from ktrdr.projections import replay
+
     for name, count in report.events_replayed.items():
         out.print(f"{name:<28} {count} events replayed", highlight=False)
     for line in replay.describe(report.differences):
         out.print(f"differs: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _database() -> str:
+    # Imported here: `ktrdr --help` and the REST commands must not load the database stack.
+    from ktrdr.bootstrap.debugging import debug_database
+    from ktrdr.config import load_settings
+
+    return debug_database(load_settings())
+
+
 @app.command()
 @exits_cleanly
 def rebuild() -> None:
     """Replay the whole log into fresh tables and swap them in (appends wait meanwhile)."""
-    url = debug_database(load_settings())
+    url = _database()
+    import asyncio  # imported here, as the database stack: see _database
+
     report = asyncio.run(_run(url, "rebuild"))
     _print(report)
     out.print(f"rebuilt {len(report.events_replayed)} read models from the event log")
@@ -48,7 +63,11 @@ def rebuild() -> None:
 @exits_cleanly
 def verify() -> None:
     """Replay the log in one snapshot and report any difference with the live read models."""
-    url = debug_database(load_settings())
+    from ktrdr.projections import replay
+
+    url = _database()
+    import asyncio  # imported here, as the database stack: see _database
+
     report = asyncio.run(_run(url, "verify"))
     _print(report)
     if not report.ok:

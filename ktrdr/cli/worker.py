@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from ktrdr.bootstrap.worker import build_worker
+from ktrdr.cli import logs
 from ktrdr.cli.errors import exits_cleanly
-from ktrdr.config import load_settings
 
 
 class WorkerType(StrEnum):
@@ -33,9 +31,11 @@ def worker(
     """Run a worker: register with the API, claim operations of WORKER_TYPE, run them with
     checkpoints, survive backend restarts. SIGTERM: finish the step, save a shutdown
     checkpoint, mark the operation cancelled (resumable), deregister, exit 0."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Imported here: the other commands must not pay for torch and the workloads.
+    from ktrdr.bootstrap.worker import build_worker
+    from ktrdr.config import load_settings
+
+    logs.configure()
     runner, api = build_worker(worker_type.value, load_settings(), url=url, worker_id=worker_id)
     runner.install_signal_handlers()
     try:

@@ -125,9 +125,11 @@ async def list_operations(
     operation_type: str | None = None,
     resumable: bool | None = None,
     parent_operation_id: str | None = None,
+    id_range: tuple[str, str] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
+    """``id_range``: the lowest and highest id of a prefix, a range scan of the primary key."""
     filters: list[sql.Composable] = []
     if status is not None:
         filters.append(sql.SQL("status = %(status)s"))
@@ -137,11 +139,15 @@ async def list_operations(
         filters.append(sql.SQL("resumable = %(resumable)s"))
     if parent_operation_id is not None:
         filters.append(sql.SQL("parent_operation_id = %(parent)s"))
+    if id_range is not None:
+        filters.append(sql.SQL("operation_id BETWEEN %(id_low)s AND %(id_high)s"))
     params = {
         "status": status,
         "operation_type": operation_type,
         "resumable": resumable,
         "parent": parent_operation_id,
+        "id_low": id_range[0] if id_range else None,
+        "id_high": id_range[1] if id_range else None,
         "limit": limit,
         "offset": offset,
     }

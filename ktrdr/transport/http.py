@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -76,9 +77,10 @@ class Transport:
         *,
         timeout: float | httpx.Timeout = 10.0,
         client: httpx.Client | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = client if client is not None else httpx.Client(timeout=timeout)
+        self._http = client if client is not None else httpx.Client(timeout=timeout, verify=verify)
         self._owns_http = client is None
 
     def send(

@@ -86,6 +86,7 @@ def _as_worker_errors(method: str, path: str) -> Iterator[None]:
 
 class ApiClient:
     def __init__(self, base_url: str, *, timeout: float = 10.0, client: httpx.Client | None = None):
+        self.base_url = base_url.rstrip("/")
         self._transport = Transport(base_url, timeout=timeout, client=client)
 
     def close(self) -> None:

@@ -130,6 +130,9 @@ class OperationRun:
             artifacts=[f.model_dump(mode="json") for f in saved.manifest.files],
             artifacts_size_bytes=saved.manifest.total_size,
         )
+        log.info(
+            "checkpointed %s: #%s %s", self.operation_id, saved.sequence, saved.checkpoint_type
+        )
 
     def save_failed(self, failure: CheckpointWriteFailed) -> None:
         log.error("checkpoint %s of %s not saved: %s", failure.sequence, self.operation_id, failure)

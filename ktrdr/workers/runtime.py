@@ -54,6 +54,32 @@ class WorkerConfig:
     """The CUDA devices this worker found (None: none, or not looked for)."""
 
 
+class Outage:
+    """Says once, at WARNING, that the API cannot be reached and what to check; the
+    retries that follow are quiet (DEBUG) until it answers again."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ongoing = False
+
+    def began(self, exc: BaseException) -> None:
+        if self.ongoing:
+            log.debug("still cannot reach the API: %s", exc)
+            return
+        self.ongoing = True
+        log.warning(
+            "cannot reach the API at %s: is `ktrdr serve` running there? Set KTRDR_API_URL"
+            " (or --url) if not. Retrying quietly, with backoff (%s)",
+            self.url,
+            exc,
+        )
+
+    def ended(self) -> None:
+        if self.ongoing:
+            self.ongoing = False
+            log.info("reached the API at %s again", self.url)
+
+
 class Worker:
     def __init__(
         self,
@@ -76,6 +102,7 @@ class Worker:
         # has started (the backend releases an acknowledged attempt a report leaves out).
         self._reporting = threading.Lock()
         self._heartbeat_interval = config.heartbeat_interval
+        self._outage = Outage(api.base_url)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -163,9 +190,10 @@ class Worker:
                 else:
                     self._beat()
                 backoff.reset()
+                self._outage.ended()
                 delay = self._heartbeat_interval
             except BackendUnavailable as exc:
-                log.info("backend unavailable: %s", exc)
+                self._outage.began(exc)
                 self._link.lost()
                 delay = backoff.next()
             except Refused as exc:
@@ -264,6 +292,7 @@ class Worker:
             writer.flush()
             ctx.flush_metrics()
             run.send("cancelled", reason=str(stop.reason))
+            log.info("cancelled %s: %s", run.operation_id, stop.reason)
             return
         except OperationAbandoned:
             raise
@@ -279,6 +308,7 @@ class Worker:
         writer.flush()
         ctx.flush_metrics()
         run.send("complete", result=result)
+        log.info("completed %s", run.operation_id)
 
     def _resume_point(self, run: OperationRun) -> ResumePoint | None:
         claim = run.claim

@@ -18,10 +18,27 @@ runner = CliRunner()
 
 
 def ktrdr(
-    live: LiveApi, *args: str, input: str | None = None, http: httpx.Client | None = None
+    live: LiveApi,
+    *args: str,
+    input: str | None = None,
+    http: httpx.Client | None = None,
+    columns: int | None = None,
 ) -> Result:
-    """`ktrdr ARGS --url <live>`; ``http`` is the client the command talks through."""
-    return runner.invoke(app, [*args, "--url", live.url], input=input, obj=http)
+    """`ktrdr ARGS --url <live>`; ``http`` is the client the command talks through;
+    ``columns``: the terminal's width (else 200, as when piped)."""
+    env = {"COLUMNS": str(columns)} if columns else None
+    return runner.invoke(app, [*args, "--url", live.url], input=input, obj=http, env=env)
+
+
+def table_fits(output: str, columns: int, headers: tuple[str, ...]) -> list[str]:
+    """The table's lines, once checked: within ``columns``, nothing cut short (no "…"),
+    every header present. Returns its lines."""
+    lines = output.splitlines()
+    assert all(len(line) <= columns for line in lines), output
+    assert "…" not in output, output
+    header = next(line for line in lines if line.split()[:1] == [headers[0]])
+    assert header.split() == list(headers), header
+    return lines
 
 
 def json_of(result: Result) -> Any:

@@ -96,6 +96,30 @@ def test_stream_reads_as_a_timeline(ktrdr: Ktrdr, scenario: Scenario) -> None:
     assert "percentage=100 current_step=epoch 10" in lines["10"]
 
 
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("command", ["stream", "replay"])
+def test_tables_fit_the_terminal(
+    ktrdr: Ktrdr, scenario: Scenario, monkeypatch: pytest.MonkeyPatch, command: str, columns: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    # The details shorten long values themselves (a sha256 ends in "…"); the table adds none.
+    shortened = ok(ktrdr(command, scenario.operation_id)).count("…")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stdout = ok(ktrdr(command, scenario.operation_id[:12]))
+    lines = stdout.splitlines()
+    assert all(len(line) <= columns for line in lines), stdout
+    assert stdout.count("…") == shortened, stdout
+    last = "DETAILS" if command == "stream" else "NOTE"
+    header = next(line.split() for line in lines if line.split()[:2] == ["V", "TIME"])
+    assert header[-1] == last, stdout
+    rows = [line.split() for line in lines if line[:5].strip().isdigit()]  # not wrapped ones
+    assert [row[0] for row in rows] == [str(v) for v in range(1, 12)]
+    assert [row[2] for row in rows] == OPERATION_TYPES
+    if command == "stream":
+        squeezed = "".join(stdout.split())  # the details wrap, nothing of them is lost
+        assert "reason=orphanedmessage=workergpu-awentsilentby=orphan-detector" in squeezed
+
+
 def test_stream_json_is_the_raw_events(ktrdr: Ktrdr, scenario: Scenario) -> None:
     events = json.loads(ok(ktrdr("stream", scenario.operation_id, "--json")))
     assert [e["event_type"] for e in events] == OPERATION_TYPES

@@ -16,6 +16,7 @@ from ktrdr.api.schemas import (
     OperationTypeName,
     ResumeRequest,
     Status,
+    id_prefix_range,
 )
 from ktrdr.bootstrap import debugging
 from ktrdr.contracts import (
@@ -69,6 +70,10 @@ class OperationsController(Controller):
         operation_type: FromQuery[OperationTypeName | None] = None,
         resumable: FromQuery[bool | None] = None,
         parent_operation_id: FromQuery[UUID | None] = None,
+        id_prefix: Annotated[
+            str | None,
+            QueryParameter(description="Only operations whose id starts with these hex digits."),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> OperationPage:
@@ -79,6 +84,7 @@ class OperationsController(Controller):
             operation_type=operation_type,
             resumable=resumable,
             parent_operation_id=str(parent_operation_id) if parent_operation_id else None,
+            id_range=id_prefix_range(id_prefix) if id_prefix is not None else None,
             limit=limit,
             offset=offset,
         )

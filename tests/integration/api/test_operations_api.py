@@ -81,6 +81,26 @@ async def test_list_filters_and_pages(client: Client, system: System) -> None:
     assert page["total"] == 4 and len(page["items"]) == 2
 
 
+async def test_list_by_id_prefix(client: Client) -> None:
+    ids = [await create(client) for _ in range(40)]
+
+    async def matching(prefix: str) -> set[str]:
+        params = {"id_prefix": prefix, "limit": 1000}
+        page = (await client.get(f"{API}/operations", params=params)).json()
+        assert page["total"] == len(page["items"])
+        return {o["operation_id"] for o in page["items"]}
+
+    for op in ids[:5]:
+        for length in (1, 2, 8, 10, 36):
+            prefix = op[:length]
+            assert await matching(prefix) == {i for i in ids if i.startswith(prefix)}, prefix
+        assert await matching(op[:13].upper().replace("-", "")) == {op}
+    assert await matching("0" * 32) == set()
+    for bad in ("xyz", "", "0" * 33):
+        response = await client.get(f"{API}/operations", params={"id_prefix": bad})
+        assert_problem(response, 422, "VALIDATION_ERROR")
+
+
 async def test_cancel_pending_is_immediate(client: Client) -> None:
     op = await create(client)
     response = await client.post(f"{API}/operations/{op}/cancel")
