@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr import __version__
+from ktrdr.api.auth import authorize
 from ktrdr.api.deps import SystemDep, provide_system
 from ktrdr.api.problems import EXCEPTION_HANDLERS
 from ktrdr.api.routes.checkpoints import CheckpointsController
@@ -28,6 +29,7 @@ from ktrdr.bootstrap import database
 from ktrdr.bootstrap.system import bootstrap, processors
 from ktrdr.config import Settings
 from ktrdr.handlers.bus import Clock
+from ktrdr.handlers.tokens import Authenticator
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Checkpoint states (histories, trade logs) are posted as JSON; weights go to artifacts."""
@@ -91,6 +93,7 @@ def create_app(
             system.work.listening(),
         ):
             app.state.system = system
+            app.state.authenticator = Authenticator(system.pool, system.bus.clock)
             app.state.counters = Counter({"stale_attempts_refused": 0})
             if run_processors:
                 async with processors(system):
@@ -113,6 +116,7 @@ def create_app(
         route_handlers=[api],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        guards=[authorize],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(title="ktrdr", version=__version__, path="/schema"),
     )

@@ -39,6 +39,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "CONFLICTING_WRITE": 409,
     "OPERATION_FINISHED": 409,
     "VALIDATION_ERROR": 422,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "TOKEN_NOT_FOUND": 404,
+    "TOKEN_REVOKED": 409,
+    "TOKEN_ALREADY_EXISTS": 409,
     # A stored history this code cannot read: the server's fault, not the request's.
     "UNKNOWN_EVENT_TYPE": 500,
     "CORRUPT_HISTORY": 500,
@@ -73,7 +78,10 @@ def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[
     errors = getattr(exc, "errors", None)
     if errors:
         extra["errors"] = errors
-    return problem(status, exc.code, _title(exc.code), exc.detail, **extra)
+    response = problem(status, exc.code, _title(exc.code), exc.detail, **extra)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def concurrency_error(_: Request[Any, Any, Any], exc: ConcurrencyError) -> Response[Any]:

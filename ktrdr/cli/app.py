@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ktrdr.cli import checkpoints, db, events, operations, projections, worker
+from ktrdr.cli import checkpoints, db, events, operations, projections, tokens, worker
 from ktrdr.cli.errors import exits_cleanly
 from ktrdr.config import SettingsError, load_settings
 
@@ -24,6 +24,7 @@ app.add_typer(checkpoints.app, name="checkpoints")
 app.add_typer(db.app, name="db")
 app.add_typer(projections.app, name="projections")
 app.add_typer(events.app, name="events")
+app.add_typer(tokens.app, name="tokens")
 app.command("worker")(worker.worker)
 err = Console(stderr=True)
 
@@ -41,7 +42,16 @@ def serve(
     from ktrdr.bootstrap.system import prepare_database
 
     settings = load_settings()
+    if not settings.auth_enabled:
+        if not tokens.loopback_only(host):
+            err.print(
+                f"error: KTRDR_AUTH=off is refused when listening on {host}: only a server"
+                " bound to loopback (127.0.0.1, ::1) may run without authentication"
+            )
+            raise typer.Exit(2)
+        err.print("[yellow]warning:[/yellow] KTRDR_AUTH=off: every request is served, unasked")
     url = prepare_database(settings)
+    tokens.write_first_admin_token(settings, url)
     api = create_app(settings, database_url=url, embedded_pgdata=embedded_pgdata(settings))
     run_server(api, host, port)
 

@@ -67,8 +67,11 @@ def _refusal(response: httpx.Response) -> ApiRefused:
 class KtrdrApi:
     """The REST API at ``base_url``; pass ``http`` to reuse (or test with) your own client."""
 
-    def __init__(self, base_url: str, *, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, http: httpx.Client | None = None, token: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = http if http is not None else httpx.Client(timeout=TIMEOUT)
         self._owns_http = http is None
 
@@ -84,7 +87,11 @@ class KtrdrApi:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._http.request(
-                method, self.base_url + API_PREFIX + path, params=query, json=json
+                method,
+                self.base_url + API_PREFIX + path,
+                params=query,
+                json=json,
+                headers=self._headers,
             )
         except httpx.ConnectError:
             raise ApiUnreachable(self.base_url) from None
@@ -127,8 +134,10 @@ class KtrdrApi:
 
 
 def connect(url: str | None, http: httpx.Client | None = None) -> KtrdrApi:
-    """The API at ``url``, else at KTRDR_API_URL (default http://127.0.0.1:8000)."""
-    return KtrdrApi(url or load_settings().api_url, http=http)
+    """The API at ``url``, else at KTRDR_API_URL (default http://127.0.0.1:8000), with the
+    token from KTRDR_API_TOKEN, else $KTRDR_DATA_DIR/admin-token."""
+    settings = load_settings()
+    return KtrdrApi(url or settings.api_url, http=http, token=settings.client_token())
 
 
 def exits_on_api_failure(command: Callable[P, R]) -> Callable[P, R]:

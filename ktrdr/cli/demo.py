@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from ktrdr.config import ADMIN_TOKEN_FILE
+
 TRAINING = {"epochs": 60, "bars": 3000, "seed": 7, "checkpoint_every_epochs": 5}
 BACKTEST = {"bars": 400_000, "seed": 5, "checkpoint_every_bars": 20_000}
 RESEARCH = {"seed": 1}
@@ -90,6 +92,9 @@ class Demo:
     def start_server(self) -> None:
         self.spawn("server", "serve", "--port", str(self.port))
         self.wait(lambda: self.http.get("/health").json()["status"] == "ok", "the server", 120)
+        # The server wrote the first admin token into the data dir; workers read it there too.
+        token = (self.root / ADMIN_TOKEN_FILE).read_text().strip()
+        self.http.headers["Authorization"] = f"Bearer {token}"
         self.say(f"server up at {self.url} (embedded PostgreSQL under {self.root / 'pgdata'})")
 
     def start_worker(self, name: str, kind: str) -> None:

@@ -51,7 +51,7 @@ def worker(
         orphan_timeout=settings.orphan_timeout_seconds,
         shutdown_timeout=settings.shutdown_timeout_seconds,
     )
-    api = ApiClient(url or settings.api_url)
+    api = ApiClient(url or settings.api_url, token=settings.client_token())
     runner = Worker(
         config,
         api,

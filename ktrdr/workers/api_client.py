@@ -47,8 +47,18 @@ class Claim:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, *, timeout: float = 10.0, client: httpx.Client | None = None):
-        self._http = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        client: httpx.Client | None = None,
+        token: str | None = None,
+    ):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = client or httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, headers=headers
+        )
 
     def close(self) -> None:
         self._http.close()

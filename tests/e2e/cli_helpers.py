@@ -21,7 +21,9 @@ def ktrdr(
     live: LiveApi, *args: str, input: str | None = None, http: httpx.Client | None = None
 ) -> Result:
     """`ktrdr ARGS --url <live>`; ``http`` is the client the command talks through."""
-    return runner.invoke(app, [*args, "--url", live.url], input=input, obj=http)
+    return runner.invoke(
+        app, [*args, "--url", live.url], input=input, obj=http, env={"KTRDR_API_TOKEN": live.token}
+    )
 
 
 def json_of(result: Result) -> Any:

@@ -23,6 +23,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from ktrdr.bootstrap import database
+from ktrdr.config import ADMIN_TOKEN_FILE
 from tests.e2e.harness import KTRDR, base_env, free_port, wait_until
 
 DOWN_SECONDS = 3.0
@@ -49,7 +50,9 @@ class Server:
 
     def request(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, float]:
         started = time.monotonic()
-        response = httpx.request(method, f"{self.url}{path}", timeout=30, **kwargs)
+        token = (self.root / ADMIN_TOKEN_FILE).read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        response = httpx.request(method, f"{self.url}{path}", timeout=30, headers=headers, **kwargs)
         return response, time.monotonic() - started
 
     def health(self) -> int | None:
