@@ -113,6 +113,26 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem(exc.status_code, code, _title(code), exc.detail)
 
 
+def unfit_value(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A value PostgreSQL or Python cannot hold (a NUL byte in text, an integer past 64
+    bits, a day count past a timedelta, a lone surrogate, JSON nested too deep): the
+    request's fault, so a 422, never a 500."""
+    log.info("refused unfit input on %s %s: %r", request.method, request.url.path, exc)
+    what = _UNFIT.get(type(exc), "a value in the request cannot be stored")
+    if isinstance(exc, psycopg.DataError):
+        what = exc.diag.message_primary or what
+    return problem(
+        422, "VALIDATION_ERROR", "Validation error", f"{what}; fix the request and retry"
+    )
+
+
+_UNFIT: dict[type[Exception], str] = {
+    OverflowError: "a number in the request is too large",
+    UnicodeEncodeError: "a string in the request is not valid UTF-8 (a lone surrogate?)",
+    RecursionError: "the request's JSON is nested too deeply",
+}
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
@@ -145,6 +165,11 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     # psycopg_pool's PoolTimeout and PoolClosed are OperationalErrors too.
     psycopg.OperationalError: database_error,
     ValidationException: validation_error,
+    # Class 22 (data exception): the value sent, not the server, is at fault.
+    psycopg.DataError: unfit_value,
+    OverflowError: unfit_value,
+    UnicodeEncodeError: unfit_value,
+    RecursionError: unfit_value,
     HTTPException: http_error,
     Exception: internal_error,
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,18 @@ OperationTypeName = Literal["training", "backtesting", "agent_research"]
 CheckpointTypeName = Literal["periodic", "cancellation", "failure", "shutdown"]
 
 
+INT32_MAX = 2**31 - 1
+"""Attempts, sequences, pids are PostgreSQL integers: a larger one is a 422, not a 500."""
+INT64_MAX = 2**63 - 1
+MAX_DAYS = 36500.0
+"""Ages in days are bounded by a century: a timedelta overflows long before 10^308."""
+MAX_SECONDS = MAX_DAYS * 86400
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
+Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Positive32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -21,25 +33,25 @@ class Body(BaseModel):
 class RetryPolicyBody(Body):
     """Each field left out takes its default from KTRDR_RETRY_*."""
 
-    max_attempts: int | None = None
-    initial_interval_seconds: float | None = None
-    backoff_coefficient: float | None = None
-    maximum_interval_seconds: float | None = None
+    max_attempts: Positive32 | None = None
+    initial_interval_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+    backoff_coefficient: float | None = Field(default=None, ge=1, le=100)
+    maximum_interval_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     retry_on_error: bool | None = None
 
 
 class CreateOperationRequest(Body):
     operation_type: str
     params: dict[str, Any] = Field(default_factory=dict)
-    parent_operation_id: str | None = None
+    parent_operation_id: Uuid | None = None
     keep_checkpoints: bool = False
     retry_policy: RetryPolicyBody | None = None
-    timeout_seconds: float | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     """Fail the operation (reason timeout, never retried) this long after it started."""
 
 
 class ResumeRequest(Body):
-    checkpoint_sequence: int | None = Field(default=None, ge=1)
+    checkpoint_sequence: Positive32 | None = None
 
 
 def operation_id(raw: str) -> str:
@@ -55,7 +67,7 @@ def operation_id(raw: str) -> str:
 
 class ArtifactBody(Body):
     name: str
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=INT64_MAX)
     sha256: str
 
 
@@ -63,16 +75,16 @@ class RegisterWorkerRequest(Body):
     worker_id: str | None = None
     worker_type: Literal["training", "backtesting"]
     host: str
-    pid: int = Field(ge=0)
+    pid: Int32
     capabilities: list[str] = Field(default_factory=list)
     version: str
-    current_operation_id: str | None = None
-    current_attempt: int | None = Field(default=None, ge=1)
+    current_operation_id: Uuid | None = None
+    current_attempt: Positive32 | None = None
 
 
 class HeartbeatRequest(Body):
-    operation_id: str | None = None
-    attempt: int | None = Field(default=None, ge=1)
+    operation_id: Uuid | None = None
+    attempt: Positive32 | None = None
 
 
 class ClaimRequest(Body):
@@ -81,7 +93,7 @@ class ClaimRequest(Body):
 
 class WorkerWrite(Body):
     worker_id: str
-    attempt: int = Field(ge=1)
+    attempt: Positive32
 
 
 class ProgressRequest(WorkerWrite):
@@ -92,12 +104,12 @@ class ProgressRequest(WorkerWrite):
 
 
 class CheckpointRequest(WorkerWrite):
-    sequence: int | None = Field(default=None, ge=1)
+    sequence: Positive32 | None = None
     checkpoint_type: CheckpointTypeName
     state: dict[str, Any]
     artifacts_path: str | None = None
     artifacts: list[ArtifactBody] = Field(default_factory=list)
-    artifacts_size_bytes: int = Field(default=0, ge=0)
+    artifacts_size_bytes: int = Field(default=0, ge=0, le=INT64_MAX)
 
 
 class MetricsRequest(WorkerWrite):
@@ -108,7 +120,7 @@ class MetricsRequest(WorkerWrite):
 
 
 class CheckpointFailureRequest(WorkerWrite):
-    sequence: int = Field(ge=1)
+    sequence: Positive32
     checkpoint_type: CheckpointTypeName
     message: str = Field(max_length=2000)
 
