@@ -9,12 +9,14 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from ktrdr.api.app import create_app
 from ktrdr.api.policies import policy_for
 from ktrdr.bootstrap.system import System
 from ktrdr.config import Settings
 from ktrdr.domain import operation_stream
 from ktrdr.domain.tokens import Role
 from ktrdr.handlers import tokens
+from ktrdr.projections import timeline
 from tests.integration.api.conftest import issue
 from tests.integration.api.test_operations_api import API, assert_problem, create
 
@@ -216,6 +218,7 @@ async def test_each_event_a_request_appends_names_its_principal(
     ]
     shown = (await client.get(f"{API}/operations/{op}/events")).json()["items"]
     assert shown[-1]["metadata"]["principal"] == "alice"
+    assert timeline.key_fields(events[-1])["by"] == "user:alice"  # what `ktrdr events` shows
 
 
 async def test_a_body_that_is_not_json_is_415(client: Client) -> None:
@@ -237,3 +240,20 @@ async def test_a_body_that_is_not_json_is_415(client: Client) -> None:
     )
     assert_problem(cancel, 415, "UNSUPPORTED_MEDIA_TYPE")
     assert (await client.post(f"{API}/operations/{op}/cancel")).status_code == 200
+
+
+async def test_with_auth_off_requests_act_as_anonymous(
+    settings: Settings, database_url: str, system: System
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"auth": "off"}), database_url=database_url, run_processors=False
+    )
+    async with AsyncTestClient(app=app) as anyone:
+        created = await anyone.post(f"{API}/operations", json={"operation_type": "training"})
+        assert created.status_code == 201, created.text
+        form = await anyone.post(
+            f"{API}/operations", content=b"a=b", headers={"Content-Type": "text/plain"}
+        )
+        assert_problem(form, 415, "UNSUPPORTED_MEDIA_TYPE")
+    [event] = await system.event_log.read_stream(operation_stream(created.json()["operation_id"]))
+    assert event.metadata["principal"] == "anonymous"
