@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException, SerializationException
 from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
@@ -115,5 +115,8 @@ async def _worker_id(connection: ASGIConnection[Any, Any, Any, Any], policy: Pol
     if policy.worker_id_in is WorkerIdIn.PATH:
         return connection.path_params.get("worker_id")
     # Request.json() keeps what it parsed: the handler's body does not parse it again.
-    body = await connection.json()  # type: ignore[attr-defined]
+    try:
+        body = await connection.json()  # type: ignore[attr-defined]
+    except SerializationException as exc:
+        raise ClientException(detail=f"the body is not valid JSON: {exc}") from None
     return body.get("worker_id") if isinstance(body, dict) else None

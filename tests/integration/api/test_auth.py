@@ -257,3 +257,18 @@ async def test_with_auth_off_requests_act_as_anonymous(
         assert_problem(form, 415, "UNSUPPORTED_MEDIA_TYPE")
     [event] = await system.event_log.read_stream(operation_stream(created.json()["operation_id"]))
     assert event.metadata["principal"] == "anonymous"
+
+
+async def test_a_worker_token_with_a_malformed_body_is_a_4xx(
+    client: Client, settings: Settings, database_url: str
+) -> None:
+    auth = {"Authorization": f"Bearer {await issue(settings, database_url, 'w', Role.WORKER)}"}
+    op = await create(client)
+    for body in (b"{", b"[1]", b'{"worker_id": 7}', b"[" * 300 + b"]" * 300):
+        response = await client.post(
+            f"{API}/operations/{op}/progress",
+            content=body,
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert 400 <= response.status_code < 500, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
