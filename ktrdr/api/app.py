@@ -27,6 +27,7 @@ from ktrdr.api.routes.worker_writes import WorkerWritesController
 from ktrdr.api.routes.workers import WorkersController
 from ktrdr.bootstrap import database
 from ktrdr.bootstrap.system import bootstrap, processors
+from ktrdr.bootstrap.tokens import write_first_admin_token
 from ktrdr.config import Settings
 from ktrdr.handlers.bus import Clock
 from ktrdr.handlers.tokens import Authenticator
@@ -82,8 +83,10 @@ def create_app(
     run_processors: bool = True,
     clock: Clock | None = None,
     embedded_pgdata: Path | None = None,
+    admin_token_file: Path | None = None,
 ) -> Litestar:
-    """``embedded_pgdata``: the embedded PostgreSQL this process started, restarted if it dies."""
+    """``embedded_pgdata``: the embedded PostgreSQL this process started, restarted if it dies.
+    ``admin_token_file``: where to write an admin token when the database has none."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -94,6 +97,8 @@ def create_app(
         ):
             app.state.system = system
             app.state.authenticator = Authenticator(system.pool, system.bus.clock)
+            if admin_token_file is not None:
+                await write_first_admin_token(system, admin_token_file)
             app.state.counters = Counter({"stale_attempts_refused": 0})
             if run_processors:
                 async with processors(system):

@@ -51,8 +51,12 @@ def serve(
             raise typer.Exit(2)
         err.print("[yellow]warning:[/yellow] KTRDR_AUTH=off: every request is served, unasked")
     url = prepare_database(settings)
-    tokens.write_first_admin_token(settings, url)
-    api = create_app(settings, database_url=url, embedded_pgdata=embedded_pgdata(settings))
+    api = create_app(
+        settings,
+        database_url=url,
+        embedded_pgdata=embedded_pgdata(settings),
+        admin_token_file=settings.admin_token_path,
+    )
     run_server(api, host, port)
 
 

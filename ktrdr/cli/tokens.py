@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -17,7 +16,7 @@ from rich.table import Table
 from ktrdr.bootstrap.system import System, bootstrap
 from ktrdr.cli.errors import exits_cleanly
 from ktrdr.cli.output import JsonOption
-from ktrdr.config import Settings, load_settings
+from ktrdr.config import load_settings
 from ktrdr.domain.errors import DomainError
 from ktrdr.domain.tokens import Role
 from ktrdr.eventlog import ConcurrencyError
@@ -138,27 +137,3 @@ def loopback_only(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def write_first_admin_token(settings: Settings, url: str) -> None:
-    """On a database without tokens, issue an admin token into $KTRDR_DATA_DIR/admin-token
-    (0600), which the CLI and local workers read: zero configuration stays zero."""
-
-    async def first(system: System) -> tokens.IssuedToken | None:
-        return await tokens.issue_first_admin(system.pool, system.event_log, system.bus.clock)
-
-    async def go() -> tokens.IssuedToken | None:
-        async with bootstrap(settings, database_url=url, pool_size=2) as system:
-            return await first(system)
-
-    issued = asyncio.run(go())
-    if issued is None:
-        return
-    path = settings.admin_token_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(issued.token + "\n")
-    os.replace(partial, path)
-    err.print(f"no API token existed: wrote an admin token to {path} (mode 0600)")
