@@ -14,6 +14,7 @@ from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from psycopg_pool import AsyncConnectionPool
 
@@ -41,7 +42,7 @@ HEALTH_TIMEOUT_SECONDS = 1.5
 _PING: LiteralString = "SELECT 1"
 
 
-@get("/health", tags=["health"])
+@get("/health", tags=["health"], security=[{}])
 async def health(system: SystemDep, state: State) -> Response[dict[str, Any]]:
     """200 "ok", or 503 "unavailable" while the database cannot be reached."""
     counters = state.counters
@@ -123,5 +124,13 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         guards=[authorize],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title="ktrdr", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="ktrdr",
+            version=__version__,
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"bearer": []}],
+        ),
     )

@@ -65,6 +65,8 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
 
 
 async def _principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    # The one place credentials are read: a browser session (a cookie naming a token) can
+    # be looked up here too; _require_json already keeps cross-site forms from posting.
     header = connection.headers.get("authorization", "")
     if not header[: len(BEARER)].lower() == BEARER or not header[len(BEARER) :].strip():
         raise Unauthenticated("no bearer token")
