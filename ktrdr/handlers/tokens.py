@@ -149,7 +149,10 @@ class Authenticator:
 
     async def principal(self, secret: str) -> Principal | None:
         digest = hash_secret(secret)
-        async with self._pool.connection() as conn:
+        # getconn/putconn: `async with pool.connection()` commits an autocommit
+        # connection for nothing, on every request (see PostgresEventLog._append_once).
+        conn = await self._pool.getconn()
+        try:
             cur = await conn.execute(_BY_HASH, {"hash": digest})
             row = await cur.fetchone()
             if row is None or row[5] is not None:
@@ -160,6 +163,8 @@ class Authenticator:
             if not hmac.compare_digest(stored, digest):
                 return None
             await self._touch(conn, token_id)
+        finally:
+            await self._pool.putconn(conn)
         return Principal(token_id=token_id, name=name, role=Role(role), worker_id=worker_id)
 
     async def _touch(self, conn: AsyncConnection[Any], token_id: str) -> None:
