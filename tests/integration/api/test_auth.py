@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from psycopg import AsyncConnection
 
 from ktrdr.api.app import create_app
 from ktrdr.api.policies import policy_for
@@ -16,7 +17,8 @@ from ktrdr.config import Settings
 from ktrdr.domain import operation_stream
 from ktrdr.domain.tokens import Role
 from ktrdr.handlers import tokens
-from ktrdr.projections import timeline
+from ktrdr.projections import replay, timeline
+from ktrdr.projections.registry import all_projections
 from tests.integration.api.conftest import issue
 from tests.integration.api.test_operations_api import API, assert_problem, create
 
@@ -272,3 +274,23 @@ async def test_a_worker_token_with_a_malformed_body_is_a_4xx(
         )
         assert 400 <= response.status_code < 500, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_tokens_read_model_rebuilds_from_the_log(
+    client: Client, system: System, settings: Settings, database_url: str
+) -> None:
+    free = await issue(settings, database_url, "free", Role.WORKER)
+    body = {"worker_id": "w-replayed", **REGISTRATION}
+    headers = {"Authorization": f"Bearer {free}"}
+    assert (await client.post(f"{API}/workers", json=body, headers=headers)).status_code == 201
+    async with system.pool.connection() as conn:
+        [listed] = [t for t in await tokens.list_tokens(conn) if t["name"] == "free"]
+    await tokens.revoke_token(system.event_log, system.bus.clock, listed["token_id"], actor="t")
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        assert (await replay.verify(conn, all_projections())).ok
+        await conn.execute("DELETE FROM worker_tokens")
+        assert not (await replay.verify(conn, all_projections())).ok
+        await replay.rebuild(conn, all_projections())
+        assert (await replay.verify(conn, all_projections())).ok
+        cur = await conn.execute("SELECT worker_id FROM worker_tokens")
+        assert await cur.fetchall() == [("w-replayed",)]
