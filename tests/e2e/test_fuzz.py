@@ -65,6 +65,8 @@ def test_no_input_gets_a_server_error(database_url: str, tmp_path: Path) -> None
             ],
             capture_output=True,
             text=True,
+            # Its cache (.schemathesis/) goes with the test's files, not into the checkout.
+            cwd=tmp_path,
             timeout=FUZZ_SECONDS + 180,
             check=False,
         )
