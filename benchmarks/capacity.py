@@ -116,6 +116,11 @@ class ClosedByServer(HttpError):
     """The server closed the connection before answering (an idle keep-alive one, say)."""
 
 
+TOKEN: list[str] = [os.environ["KTRDR_API_TOKEN"]] if os.environ.get("KTRDR_API_TOKEN") else []
+"""The bearer token every request carries: KTRDR_API_TOKEN, else the one the first
+server wrote into its data dir."""
+
+
 class Connection:
     """One keep-alive connection; requests are prebuilt bytes, answers (status, body)."""
 
@@ -125,8 +130,9 @@ class Connection:
 
     def request(self, method: str, path: str, body: Any = None) -> bytes:
         payload = b"" if body is None else json.dumps(body).encode()
+        auth = f"Authorization: Bearer {TOKEN[0]}\r\n" if TOKEN else ""
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{auth}"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         return head.encode() + payload
@@ -307,6 +313,8 @@ class Cluster:
         proc = self._spawn([*KTRDR, "serve", "--port", str(port)], f"server-{port}")
         self.servers.append((port, proc))
         await self._until_healthy(port, proc)
+        if not TOKEN:
+            TOKEN.append((self.root / "admin-token").read_text().strip())
         return port
 
     async def _until_healthy(self, port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -108,7 +108,15 @@ class Processes:
             return False
 
     def get(self, path: str) -> Any:
-        return httpx.get(f"http://127.0.0.1:{self.port}/api/v1{path}", timeout=10).json()
+        return httpx.get(
+            f"http://127.0.0.1:{self.port}/api/v1{path}", timeout=10, headers=self.headers()
+        ).json()
+
+    def headers(self) -> dict[str, str]:
+        token_file = self.root / "admin-token"
+        if not token_file.exists():  # before the server's first start: health needs none
+            return {}
+        return {"Authorization": f"Bearer {token_file.read_text().strip()}"}
 
     def start(self, epochs: int) -> str:
         params = {
@@ -121,7 +129,10 @@ class Processes:
         }
         body = {"operation_type": "training", "params": params, "retry_policy": {"max_attempts": 1}}
         response = httpx.post(
-            f"http://127.0.0.1:{self.port}/api/v1/operations", json=body, timeout=10
+            f"http://127.0.0.1:{self.port}/api/v1/operations",
+            json=body,
+            timeout=10,
+            headers=self.headers(),
         )
         response.raise_for_status()
         return str(response.json()["operation_id"])

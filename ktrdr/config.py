@@ -6,12 +6,15 @@ unprefixed; their ``KTRDR_``-prefixed spellings are accepted too.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ktrdr import ADMIN_TOKEN_FILE
 
 _SQLALCHEMY_SCHEMES = ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://")
 
@@ -86,6 +89,15 @@ class Settings(BaseSettings):
         25, gt=0, validation_alias=_env("KTRDR_SHUTDOWN_TIMEOUT_SECONDS")
     )
     api_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("KTRDR_API_URL"))
+    api_token: str | None = Field(None, validation_alias=_env("KTRDR_API_TOKEN"))
+    """What clients send as their bearer token; else $KTRDR_DATA_DIR/admin-token."""
+    auth: Literal["on", "off"] = Field("on", validation_alias=_env("KTRDR_AUTH"))
+    """off: no token is asked for; refused unless the server listens on loopback only."""
+    data_roots: str | None = Field(None, validation_alias=_env("KTRDR_DATA_ROOTS"))
+    """Where workloads may read data files (os.pathsep-separated); default $KTRDR_DATA_DIR/data."""
+    data_file_max_bytes: int = Field(
+        1 << 30, gt=0, validation_alias=_env("KTRDR_DATA_FILE_MAX_BYTES")
+    )
     progress_event_interval_seconds: float = Field(
         5, ge=0, le=3600, validation_alias=_env("KTRDR_PROGRESS_EVENT_INTERVAL_SECONDS")
     )
@@ -125,6 +137,29 @@ class Settings(BaseSettings):
     @property
     def artifacts_path(self) -> Path:
         return self.checkpoint_artifacts_path or self.data_dir / "artifacts"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth == "on"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / ADMIN_TOKEN_FILE
+
+    @property
+    def data_root_paths(self) -> tuple[Path, ...]:
+        if not self.data_roots:
+            return (self.data_dir / "data",)
+        return tuple(Path(p) for p in self.data_roots.split(os.pathsep) if p.strip())
+
+    def client_token(self) -> str | None:
+        """The bearer token clients send: KTRDR_API_TOKEN, else the local admin token."""
+        if self.api_token:
+            return self.api_token.strip()
+        try:
+            return self.admin_token_path.read_text().strip() or None
+        except OSError:
+            return None
 
 
 def env_name(field: str) -> str:

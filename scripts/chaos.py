@@ -147,7 +147,10 @@ class Cluster:
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         for _ in range(100):
             with contextlib.suppress(httpx.HTTPError):
-                response = httpx.request(method, f"{self.url}/api/v1{path}", timeout=10, **kwargs)
+                token = (self.root / "admin-token").read_text().strip()
+                headers = {"Authorization": f"Bearer {token}"}
+                url = f"{self.url}/api/v1{path}"
+                response = httpx.request(method, url, timeout=10, headers=headers, **kwargs)
                 if response.status_code < 500:
                     response.raise_for_status()
                     return response.json()

@@ -16,11 +16,13 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr import __version__
+from ktrdr.api.auth import authorize
 from ktrdr.api.dashboard import dashboard
 from ktrdr.api.deps import SystemDep, provide_system
 from ktrdr.api.problems import EXCEPTION_HANDLERS
@@ -31,9 +33,11 @@ from ktrdr.api.routes.worker_writes import WorkerWritesController
 from ktrdr.api.routes.workers import WorkersController
 from ktrdr.bootstrap import database
 from ktrdr.bootstrap.system import bootstrap, processors
+from ktrdr.bootstrap.tokens import write_first_admin_token
 from ktrdr.config import Settings
 from ktrdr.contracts import Health
 from ktrdr.handlers.bus import Clock
+from ktrdr.handlers.tokens import Authenticator
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Checkpoint states (histories, trade logs) are posted as JSON; weights go to artifacts."""
@@ -52,7 +56,12 @@ _UNHEALTHY = ResponseSpec(
 )
 
 
-@get("/health", tags=["health"], responses={HTTP_503_SERVICE_UNAVAILABLE: _UNHEALTHY})
+@get(
+    "/health",
+    tags=["health"],
+    security=[{}],
+    responses={HTTP_503_SERVICE_UNAVAILABLE: _UNHEALTHY},
+)
 async def health(system: SystemDep, state: State) -> Response[Health]:
     """200 "ok", or 503 "unavailable" while the database cannot be reached."""
     counters = state.counters
@@ -96,8 +105,10 @@ def create_app(
     run_processors: bool = True,
     clock: Clock | None = None,
     embedded_pgdata: Path | None = None,
+    admin_token_file: Path | None = None,
 ) -> Litestar:
-    """``embedded_pgdata``: the embedded PostgreSQL this process started, restarted if it dies."""
+    """``embedded_pgdata``: the embedded PostgreSQL this process started, restarted if it dies.
+    ``admin_token_file``: where to write an admin token when the database has none."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -107,6 +118,9 @@ def create_app(
             system.work.listening(),
         ):
             app.state.system = system
+            app.state.authenticator = Authenticator(system.pool, system.bus.clock)
+            if admin_token_file is not None:
+                await write_first_admin_token(system, admin_token_file)
             app.state.counters = Counter({"stale_attempts_refused": 0})
             if run_processors:
                 async with processors(system):
@@ -136,6 +150,7 @@ def create_app(
         route_handlers=[api, assets, dashboard],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        guards=[authorize],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="ktrdr",
@@ -151,5 +166,9 @@ def create_app(
                 ),
                 JsonRenderPlugin(),
             ],
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"bearer": []}],
         ),
     )

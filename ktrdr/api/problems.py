@@ -10,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
+from ktrdr.api.auth import Forbidden, Unauthenticated
 from ktrdr.domain.errors import (
     CheckpointNotFound,
     CheckpointNotResumable,
@@ -30,6 +31,7 @@ from ktrdr.domain.errors import (
     ValidationError,
     WorkerNotFound,
 )
+from ktrdr.domain.tokens import TokenAlreadyExists, TokenNotFound, TokenRevokedError
 from ktrdr.eventlog import ConcurrencyError
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,11 @@ ERRORS: dict[type[Exception], tuple[int, str]] = dict(
         _refusal(ConflictingWrite, 409),
         _refusal(OperationFinished, 409),
         _refusal(DeviceChangeRefused, 409),
+        _refusal(Unauthenticated, 401),
+        _refusal(Forbidden, 403),
+        _refusal(TokenNotFound, 404),
+        _refusal(TokenRevokedError, 409),
+        _refusal(TokenAlreadyExists, 409),
         # A stored history this code cannot read: the server's fault, not the request's.
         _refusal(UnknownEventType, 500),
         _refusal(CorruptHistory, 500),
@@ -117,7 +124,10 @@ def domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[
     errors = getattr(exc, "errors", None)
     if errors:
         extra["errors"] = errors
-    return problem(status, code, _title(code), exc.detail, **extra)
+    response = problem(status, code, _title(code), exc.detail, **extra)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def concurrency_error(_: Request[Any, Any, Any], exc: ConcurrencyError) -> Response[Any]:
@@ -149,6 +159,26 @@ def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Res
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
     return problem(exc.status_code, code, _title(code), exc.detail)
+
+
+def unfit_value(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A value PostgreSQL or Python cannot hold (a NUL byte in text, an integer past 64
+    bits, a day count past a timedelta, a lone surrogate, JSON nested too deep): the
+    request's fault, so a 422, never a 500."""
+    log.info("refused unfit input on %s %s: %r", request.method, request.url.path, exc)
+    what = _UNFIT.get(type(exc), "a value in the request cannot be stored")
+    if isinstance(exc, psycopg.DataError):
+        what = exc.diag.message_primary or what
+    return problem(
+        422, "VALIDATION_ERROR", "Validation error", f"{what}; fix the request and retry"
+    )
+
+
+_UNFIT: dict[type[Exception], str] = {
+    OverflowError: "a number in the request is too large",
+    UnicodeEncodeError: "a string in the request is not valid UTF-8 (a lone surrogate?)",
+    RecursionError: "the request's JSON is nested too deeply",
+}
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -183,6 +213,11 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     # psycopg_pool's PoolTimeout and PoolClosed are OperationalErrors too.
     psycopg.OperationalError: database_error,
     ValidationException: validation_error,
+    # Class 22 (data exception): the value sent, not the server, is at fault.
+    psycopg.DataError: unfit_value,
+    OverflowError: unfit_value,
+    UnicodeEncodeError: unfit_value,
+    RecursionError: unfit_value,
     HTTPException: http_error,
     Exception: internal_error,
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,16 @@ from ktrdr.domain import ValidationError
 Status = Literal["pending", "resuming", "running", "completed", "failed", "cancelled"]
 OperationTypeName = Literal["training", "backtesting", "agent_research"]
 CheckpointTypeName = Literal["periodic", "cancellation", "failure", "shutdown"]
+
+
+INT32_MAX = 2**31 - 1
+"""Attempts, sequences, pids are PostgreSQL integers: a larger one is refused, not a 500.
+(Bounds the domain decides, a retry policy's or a timeout's, stay the domain's: 422.)"""
+INT64_MAX = 2**63 - 1
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
+Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Positive32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 class Body(BaseModel):
@@ -31,7 +41,7 @@ class RetryPolicyBody(Body):
 class CreateOperationRequest(Body):
     operation_type: str
     params: dict[str, Any] = Field(default_factory=dict)
-    parent_operation_id: str | None = None
+    parent_operation_id: Uuid | None = None
     keep_checkpoints: bool = False
     retry_policy: RetryPolicyBody | None = None
     timeout_seconds: float | None = None
@@ -39,7 +49,7 @@ class CreateOperationRequest(Body):
 
 
 class ResumeRequest(Body):
-    checkpoint_sequence: int | None = Field(default=None, ge=1)
+    checkpoint_sequence: Positive32 | None = None
     device: Literal["cpu", "cuda"] | None = None
     """Training: run the resume on this device instead of the params' own."""
     allow_device_change: bool = False
@@ -60,7 +70,7 @@ def id_prefix_range(prefix: str) -> tuple[str, str]:
 
 class ArtifactBody(Body):
     name: str
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=INT64_MAX)
     sha256: str
 
 
@@ -78,18 +88,18 @@ class RegisterWorkerRequest(Body):
     worker_id: str | None = None
     worker_type: Literal["training", "backtesting"]
     host: str
-    pid: int = Field(ge=0)
+    pid: Int32
     capabilities: list[str] = Field(default_factory=list)
     """Workload names, and ``cuda`` when the worker can run CUDA work."""
     cuda: CudaBody | None = None
     version: str
-    current_operation_id: str | None = None
-    current_attempt: int | None = Field(default=None, ge=1)
+    current_operation_id: Uuid | None = None
+    current_attempt: Positive32 | None = None
 
 
 class HeartbeatRequest(Body):
-    operation_id: str | None = None
-    attempt: int | None = Field(default=None, ge=1)
+    operation_id: Uuid | None = None
+    attempt: Positive32 | None = None
 
 
 class ClaimRequest(Body):
@@ -98,7 +108,7 @@ class ClaimRequest(Body):
 
 class WorkerWrite(Body):
     worker_id: str
-    attempt: int = Field(ge=1)
+    attempt: Positive32
 
 
 class ProgressRequest(WorkerWrite):
@@ -109,12 +119,12 @@ class ProgressRequest(WorkerWrite):
 
 
 class CheckpointRequest(WorkerWrite):
-    sequence: int | None = Field(default=None, ge=1)
+    sequence: Positive32 | None = None
     checkpoint_type: CheckpointTypeName
     state: dict[str, Any]
     artifacts_path: str | None = None
     artifacts: list[ArtifactBody] = Field(default_factory=list)
-    artifacts_size_bytes: int = Field(default=0, ge=0)
+    artifacts_size_bytes: int = Field(default=0, ge=0, le=INT64_MAX)
 
 
 class MetricsRequest(WorkerWrite):
@@ -125,7 +135,7 @@ class MetricsRequest(WorkerWrite):
 
 
 class CheckpointFailureRequest(WorkerWrite):
-    sequence: int = Field(ge=1)
+    sequence: Positive32
     checkpoint_type: CheckpointTypeName
     message: str = Field(max_length=2000)
 

@@ -26,7 +26,7 @@ def build_worker(
         shutdown_timeout=settings.shutdown_timeout_seconds,
         cuda=_cuda(worker_type, hooks.workload),
     )
-    api = ApiClient(url or settings.api_url)
+    api = ApiClient(url or settings.api_url, token=settings.client_token())
     store = open_artifact_store(settings)
     workloads = workloads_for(worker_type, settings, api, store, hooks)
     return Worker(config, api, store, workloads), api

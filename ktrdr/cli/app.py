@@ -11,7 +11,17 @@ import typer
 from rich.console import Console
 
 from ktrdr import __version__
-from ktrdr.cli import checkpoints, db, events, logs, operations, projections, worker, workers
+from ktrdr.cli import (
+    checkpoints,
+    db,
+    events,
+    logs,
+    operations,
+    projections,
+    tokens,
+    worker,
+    workers,
+)
 from ktrdr.cli.errors import OneLineUsageErrors, exit_code_of, exits_cleanly
 
 app = typer.Typer(
@@ -27,6 +37,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(projections.app, name="projections")
 app.add_typer(events.app, name="events")
 app.add_typer(workers.app, name="workers")
+app.add_typer(tokens.app, name="tokens")
 app.command("worker")(worker.worker)
 err = Console(stderr=True)
 
@@ -67,8 +78,21 @@ def serve(
 
     level = logs.configure()
     settings = load_settings()
+    if not settings.auth_enabled:
+        if not tokens.loopback_only(host):
+            err.print(
+                f"error: KTRDR_AUTH=off is refused when listening on {host}: only a server"
+                " bound to loopback (127.0.0.1, ::1) may run without authentication"
+            )
+            raise typer.Exit(2)
+        err.print("[yellow]warning:[/yellow] KTRDR_AUTH=off: every request is served, unasked")
     url = prepare_database(settings)
-    api = create_app(settings, database_url=url, embedded_pgdata=embedded_pgdata(settings))
+    api = create_app(
+        settings,
+        database_url=url,
+        embedded_pgdata=embedded_pgdata(settings),
+        admin_token_file=settings.admin_token_path,
+    )
     logs.configure()  # again: the app configured logging its own way
     run_server(api, host, port, access_log=level <= logging.DEBUG)
 

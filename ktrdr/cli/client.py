@@ -17,6 +17,7 @@ import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -25,7 +26,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
-from ktrdr import __version__
+from ktrdr import ADMIN_TOKEN_FILE, __version__
 from ktrdr.transport import API_PREFIX, NoAnswer, ProblemAnswer, Transport, UnreadableAnswer
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -70,10 +71,12 @@ def _tls(base_url: str) -> ssl.SSLContext | bool:
 class KtrdrApi:
     """The REST API at ``base_url``; pass ``http`` to reuse (or test with) your own client."""
 
-    def __init__(self, base_url: str, *, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, http: httpx.Client | None = None, token: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._transport = Transport(
-            self.base_url, timeout=TIMEOUT, client=http, verify=_tls(self.base_url)
+            self.base_url, timeout=TIMEOUT, client=http, verify=_tls(self.base_url), token=token
         )
 
     def request(
@@ -135,10 +138,23 @@ class KtrdrApi:
 
 
 def connect(url: str | None, http: httpx.Client | None = None) -> KtrdrApi:
-    """The API at ``url``, else at KTRDR_API_URL (default http://127.0.0.1:8000)."""
+    """The API at ``url``, else at KTRDR_API_URL (default http://127.0.0.1:8000), with the
+    token from KTRDR_API_TOKEN, else $KTRDR_DATA_DIR/admin-token."""
     # Read directly, not through ktrdr.config: pydantic-settings would cost a REST call
     # half of its start-up, and the other settings are the server's and the workers'.
-    return KtrdrApi(url or os.environ.get("KTRDR_API_URL") or DEFAULT_API_URL, http=http)
+    base_url = url or os.environ.get("KTRDR_API_URL") or DEFAULT_API_URL
+    return KtrdrApi(base_url, http=http, token=_token())
+
+
+def _token() -> str | None:
+    """Like ``Settings.client_token``: KTRDR_API_TOKEN, else the local admin token."""
+    if token := os.environ.get("KTRDR_API_TOKEN", "").strip():
+        return token
+    data_dir = Path(os.environ.get("KTRDR_DATA_DIR") or Path.home() / ".ktrdr")
+    try:
+        return (data_dir / ADMIN_TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def exits_on_api_failure(command: Callable[P, R]) -> Callable[P, R]:

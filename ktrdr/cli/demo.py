@@ -25,6 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from ktrdr import ADMIN_TOKEN_FILE
 from ktrdr.contracts import Health, OperationEvents, OperationView, Resumed, WorkerList
 from ktrdr.transport import Transport, TransportError
 
@@ -93,6 +94,10 @@ class Demo:
     def start_server(self) -> None:
         self.spawn("server", "serve", "--port", str(self.port))
         self.wait(lambda: self.api.call(Health, "GET", "/health").status == "ok", "the server", 120)
+        # The server wrote the first admin token into the data dir; workers read it there too.
+        token = (self.root / ADMIN_TOKEN_FILE).read_text().strip()
+        self.api.close()
+        self.api = Transport(self.url, timeout=30, token=token)
         self.say(f"server up at {self.url} (embedded PostgreSQL under {self.root / 'pgdata'})")
 
     def start_worker(self, name: str, kind: str) -> None:

@@ -31,6 +31,7 @@ from ktrdr.domain.operation_events import (
     ResumeRequested,
     RetryScheduled,
 )
+from ktrdr.domain.tokens import TokenEvent, TokenIssued, TokenRevoked, WorkerIdBound
 from ktrdr.domain.worker import (
     HeartbeatMissed,
     WorkerDeregistered,
@@ -38,7 +39,7 @@ from ktrdr.domain.worker import (
     WorkerRegistered,
 )
 
-Event = OperationEvent | WorkerEvent | CheckpointCleanupRan
+Event = OperationEvent | WorkerEvent | CheckpointCleanupRan | TokenEvent
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns the data of version N into the data of version N + 1 (returns a new dict)."""
@@ -67,6 +68,9 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
         HeartbeatMissed,
         WorkerDeregistered,
         CheckpointCleanupRan,
+        TokenIssued,
+        TokenRevoked,
+        WorkerIdBound,
     )
 }
 

@@ -96,27 +96,41 @@ def canonical_uuid(value: object) -> str:
         raise ValueError(f"{value!r} is not a UUID") from None
 
 
+def _no_nul(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise ValueError(f"a string at {path[:200]} holds a NUL character, which cannot be stored")
+
+
 def _to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+MAX_JSON_DEPTH = 64
+"""How deeply a JSON object in a message may nest: serializing an event stops at 255."""
+
+
 def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
-    # JSONB rejects NaN/Infinity and an event must read back equal to what was
-    # decided, so only plain JSON types are allowed (no tuples, no non-str keys).
-    stack: list[tuple[str, Any]] = [("", value)]
+    # JSONB rejects NaN/Infinity and NUL characters, and an event must read back equal
+    # to what was decided, so only plain JSON types are allowed (no tuples, no non-str keys).
+    stack: list[tuple[str, Any, int]] = [("", value, 1)]
     while stack:
-        path, item = stack.pop()
+        path, item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels at {path[:200]}")
         if isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise ValueError(f"key {key!r} at {path or '/'} is not a string")
-                stack.append((f"{path}/{key}", child))
+                _no_nul(key, path or "/")
+                stack.append((f"{path}/{key}", child, depth + 1))
         elif isinstance(item, list):
-            stack.extend((f"{path}/{index}", child) for index, child in enumerate(item))
+            stack.extend((f"{path}/{index}", child, depth + 1) for index, child in enumerate(item))
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise ValueError(f"{item} at {path} is not JSON; encode NaN/Infinity first")
-        elif item is not None and not isinstance(item, str | int):
+        elif isinstance(item, str):
+            _no_nul(item, path)
+        elif item is not None and not isinstance(item, int):
             raise ValueError(f"{type(item).__name__} at {path} is not a JSON value")
     return value
 

@@ -28,8 +28,10 @@ from ktrdr.domain import (
     worker_stream,
 )
 from ktrdr.domain.operation import OperationState, fold
+from ktrdr.domain.tokens import TokenEvent
 from ktrdr.domain.worker import WorkerState, fold_worker
 from ktrdr.eventlog import NO_STREAM, ConcurrencyError, EventLog, Expected, NewEvent
+from ktrdr.handlers.principal import current_principal
 from ktrdr.handlers.states import States
 
 RETRIES = 5
@@ -53,7 +55,7 @@ def utc_now() -> datetime:
 
 
 def new_events(
-    events: list[OperationEvent] | list[WorkerEvent],
+    events: list[OperationEvent] | list[WorkerEvent] | list[TokenEvent],
     *,
     actor: str,
     correlation_id: str | None,
@@ -61,9 +63,12 @@ def new_events(
     event_ids: list[uuid.UUID] | None = None,
 ) -> list[NewEvent]:
     out = []
+    principal = current_principal.get()
     for i, event in enumerate(events):
         event_type, schema_version, data = to_payload(event)
         metadata: dict[str, Any] = {"actor": actor}
+        if principal is not None:
+            metadata["principal"] = principal.name
         if correlation_id:
             metadata["correlation_id"] = correlation_id
         if causation_id:

@@ -5,11 +5,18 @@ from __future__ import annotations
 from ktrdr.projections.base import Mode, Projection
 from ktrdr.projections.counts import EventTypeCounts, StreamTypeCounts
 from ktrdr.projections.operations import OperationsProjection
+from ktrdr.projections.tokens import TokensProjection
 from ktrdr.projections.workers import WorkersProjection
 
 
 def all_projections() -> list[Projection]:
-    return [StreamTypeCounts(), OperationsProjection(), WorkersProjection(), EventTypeCounts()]
+    return [
+        StreamTypeCounts(),
+        OperationsProjection(),
+        WorkersProjection(),
+        TokensProjection(),
+        EventTypeCounts(),
+    ]
 
 
 def inline_projections() -> list[Projection]:

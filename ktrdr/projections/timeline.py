@@ -139,14 +139,16 @@ def key_fields(event: RecordedEvent) -> dict[str, str]:
     """The fields that tell this event apart, rendered short, in a stable order.
 
     Unset and default values are left out; ``by`` names a non-worker actor
-    (the user, the orphan detector, cleanup).
+    (the user and the token's name, the orphan detector, cleanup).
     """
     data = data_of(event)
     names = _SHOWN.get(event.event_type, tuple(sorted(data)))
     shown = {name: render(data[name]) for name in names if _worth_showing(name, data.get(name))}
     actor = event.metadata.get("actor")
+    principal = event.metadata.get("principal")
     if isinstance(actor, str) and actor and not actor.startswith("worker:"):
-        shown["by"] = actor
+        # The token a request came with: "who cancelled my run" is a name, not "user".
+        shown["by"] = f"{actor}:{principal}" if principal else actor
     return shown
 
 

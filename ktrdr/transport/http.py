@@ -78,8 +78,10 @@ class Transport:
         timeout: float | httpx.Timeout = 10.0,
         client: httpx.Client | None = None,
         verify: ssl.SSLContext | bool = True,
+        token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = client if client is not None else httpx.Client(timeout=timeout, verify=verify)
         self._owns_http = client is None
 
@@ -101,6 +103,7 @@ class Transport:
                 self.base_url + API_PREFIX + path,
                 params=query,
                 json=json,
+                headers=self._headers,
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
             )
         except httpx.TimeoutException as exc:

@@ -85,9 +85,16 @@ def _as_worker_errors(method: str, path: str) -> Iterator[None]:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, *, timeout: float = 10.0, client: httpx.Client | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        client: httpx.Client | None = None,
+        token: str | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
-        self._transport = Transport(base_url, timeout=timeout, client=client)
+        self._transport = Transport(base_url, timeout=timeout, client=client, token=token)
 
     def close(self) -> None:
         self._transport.close()

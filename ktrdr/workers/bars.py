@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ktrdr.config import Settings, load_settings
 
 __all__ = [
     "DEFAULT_BAR_COUNT",
@@ -172,8 +175,48 @@ def _check_bars(path: Path, bars: Bars) -> None:
             raise ValueError(f"{path}, line {line}: {problem}")
 
 
-def bars_from_params(params: Mapping[str, Any]) -> Bars:
-    """Bars chosen by params: ``data.csv_path`` (first ``bars`` rows if given) or synthetic."""
+@dataclass(frozen=True)
+class DataFiles:
+    """Where params may point a workload: regular files under the configured roots, up
+    to a size. A path anyone can put in an operation's params must not open /dev/zero or
+    /etc/shadow, nor say whether a file exists outside the roots."""
+
+    roots: tuple[Path, ...]
+    max_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DataFiles:
+        return cls(settings.data_root_paths, settings.data_file_max_bytes)
+
+    def resolve(self, name: str) -> Path:
+        """The file ``name`` names (relative: under the first root), or a ValueError that
+        reads the same whether the file is missing, elsewhere or not a file."""
+        refused = ValueError(
+            f"data file {name[:300]!r} is not a readable data file under the data roots"
+            " (KTRDR_DATA_ROOTS; default $KTRDR_DATA_DIR/data)"
+        )
+        if "\x00" in name or not self.roots:
+            raise refused
+        try:
+            path = (self.roots[0] / name).resolve(strict=True)
+            inside = any(path.is_relative_to(root.resolve()) for root in self.roots)
+            info = path.stat()
+        except (OSError, RuntimeError):
+            raise refused from None
+        if not inside or not stat.S_ISREG(info.st_mode):
+            raise refused
+        if info.st_size > self.max_bytes:
+            raise ValueError(
+                f"data file {name[:300]!r} is {info.st_size} bytes, over the"
+                f" {self.max_bytes}-byte limit (KTRDR_DATA_FILE_MAX_BYTES)"
+            )
+        return path
+
+
+def bars_from_params(params: Mapping[str, Any], files: DataFiles | None = None) -> Bars:
+    """Bars chosen by params: ``data.csv_path`` (first ``bars`` rows if given) or synthetic.
+
+    ``files`` (default: from the environment's settings) says which CSVs may be read."""
     count = params.get("bars")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValueError(f"bars must be a positive integer, got {count!r}")
@@ -186,7 +229,10 @@ def bars_from_params(params: Mapping[str, Any]) -> Bars:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
         return synthetic_bars(count or DEFAULT_BAR_COUNT, seed)
-    bars = load_csv_bars(csv_path)
+    if not isinstance(csv_path, str):
+        raise ValueError(f"data.csv_path must be a string, got {csv_path!r}")
+    files = files or DataFiles.from_settings(load_settings())
+    bars = load_csv_bars(files.resolve(csv_path))
     return bars if count is None else _head(bars, count)
 
 

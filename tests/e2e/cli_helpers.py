@@ -26,7 +26,7 @@ def ktrdr(
 ) -> Result:
     """`ktrdr ARGS --url <live>`; ``http`` is the client the command talks through;
     ``columns``: the terminal's width (else 200, as when piped)."""
-    env = {"COLUMNS": str(columns)} if columns else None
+    env = {"KTRDR_API_TOKEN": live.token} | ({"COLUMNS": str(columns)} if columns else {})
     return runner.invoke(app, [*args, "--url", live.url], input=input, obj=http, env=env)
 
 

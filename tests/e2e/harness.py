@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ktrdr import ADMIN_TOKEN_FILE
 from ktrdr.workers.test_hooks import ENV as TEST_HOOKS_ENV
 
 KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
@@ -62,6 +63,12 @@ class Cluster:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """As an admin: the token the first server wrote into the data dir."""
+        token = (self.root / ADMIN_TOKEN_FILE).read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
 
     def env(self, **extra: str) -> dict[str, str]:
         settings = {
@@ -123,7 +130,7 @@ class Cluster:
     def worker_status(self, worker_id: str) -> str | None:
         try:
             items = self.get("/workers", include_deregistered="true")["items"]
-        except httpx.HTTPError:
+        except (httpx.HTTPError, OSError):
             return None
         return next((w["status"] for w in items if w["worker_id"] == worker_id), None)
 
@@ -131,12 +138,14 @@ class Cluster:
         os.kill(self.workers[worker_id].pid, signum)
 
     def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(f"{self.url}/api/v1{path}", params=params, timeout=10)
+        response = httpx.get(
+            f"{self.url}/api/v1{path}", params=params, timeout=10, headers=self.headers
+        )
         response.raise_for_status()
         return response.json()
 
     def post(self, path: str, json: Any = None) -> httpx.Response:
-        return httpx.post(f"{self.url}/api/v1{path}", json=json, timeout=10)
+        return httpx.post(f"{self.url}/api/v1{path}", json=json, timeout=10, headers=self.headers)
 
     def start(self, operation_type: str = "training", **params: Any) -> str:
         return self.create({"operation_type": operation_type, "params": params})

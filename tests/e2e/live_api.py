@@ -26,7 +26,9 @@ from ktrdr.api.app import create_app
 from ktrdr.bootstrap.system import System, bootstrap
 from ktrdr.config import Settings, load_settings
 from ktrdr.domain import MANUAL
+from ktrdr.domain.tokens import Role
 from ktrdr.handlers import operations as use_cases
+from ktrdr.handlers.tokens import issue_token
 
 T = TypeVar("T")
 
@@ -37,6 +39,12 @@ class LiveApi:
     app: Litestar
     settings: Settings
     database_url: str
+    token: str = ""
+    """An admin token, also in $KTRDR_DATA_DIR/admin-token as `ktrdr serve` writes it."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     def drive(self, action: Callable[[System], Awaitable[T]]) -> T:
         """Run ``action`` on a System of this test's own, in a fresh event loop."""
@@ -59,7 +67,21 @@ class LiveApi:
         return self.drive(create)
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.url}/api/v1{path}", timeout=10)
+        return httpx.get(f"{self.url}/api/v1{path}", timeout=10, headers=self.headers)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> httpx.Response:
+        kwargs.setdefault("timeout", 10)
+        return httpx.post(f"{self.url}/api/v1{path}", json=json, headers=self.headers, **kwargs)
+
+    def issue_admin_token(self) -> None:
+        async def issue(system: System) -> str:
+            issued = await issue_token(
+                system.event_log, system.bus.clock, name="test-admin", role=Role.ADMIN, actor="test"
+            )
+            return issued.token
+
+        self.token = self.drive(issue)
+        self.settings.admin_token_path.write_text(self.token + "\n")
 
 
 def settings_for(database_url: str, tmp_path: Path) -> Settings:
@@ -94,7 +116,9 @@ def live_api(database_url: str, tmp_path: Path) -> Iterator[LiveApi]:
     thread.start()
     try:
         _wait_until_healthy(url, thread)
-        yield LiveApi(url, app, settings, database_url)
+        live = LiveApi(url, app, settings, database_url)
+        live.issue_admin_token()
+        yield live
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -382,7 +382,9 @@ def test_server_down_says_how_to_start_it() -> None:
 def test_api_url_from_the_environment(live: LiveApi) -> None:
     op = live.create()
     result = runner.invoke(
-        cli_operations.app, ["show", op, "--json"], env={"KTRDR_API_URL": live.url + "/"}
+        cli_operations.app,
+        ["show", op, "--json"],
+        env={"KTRDR_API_URL": live.url + "/", "KTRDR_API_TOKEN": live.token},
     )
     assert json_of(result)["operation_id"] == op
 

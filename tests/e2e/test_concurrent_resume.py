@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ktrdr import ADMIN_TOKEN_FILE
 from ktrdr.bootstrap.system import bootstrap
 from ktrdr.domain import MANUAL
 from ktrdr.handlers.operations import create_operation
@@ -63,9 +64,16 @@ async def failed_with_a_checkpoint(database_url: str, tmp_path: Path) -> str:
         return state.operation_id
 
 
-async def resume_all_at_once(url: str, op: str) -> list[httpx.Response]:
+def admin(tmp_path: Path) -> dict[str, str]:
+    """The token the server wrote into its data dir on first start."""
+    return {"Authorization": "Bearer " + (tmp_path / ADMIN_TOKEN_FILE).read_text().strip()}
+
+
+async def resume_all_at_once(url: str, op: str, headers: dict[str, str]) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=REQUESTS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=60, headers=headers
+    ) as client:
         return await asyncio.gather(
             *(client.post(f"/api/v1/operations/{op}/resume") for _ in range(REQUESTS))
         )
@@ -73,7 +81,8 @@ async def resume_all_at_once(url: str, op: str) -> list[httpx.Response]:
 
 def test_fifty_concurrent_resumes_one_wins(server: str, database_url: str, tmp_path: Path) -> None:
     op = asyncio.run(failed_with_a_checkpoint(database_url, tmp_path))
-    responses = asyncio.run(resume_all_at_once(server, op))
+    headers = admin(tmp_path)
+    responses = asyncio.run(resume_all_at_once(server, op, headers))
 
     assert Counter(r.status_code for r in responses) == {200: 1, 409: REQUESTS - 1}
     [winner] = [r.json() for r in responses if r.status_code == 200]
@@ -81,8 +90,10 @@ def test_fifty_concurrent_resumes_one_wins(server: str, database_url: str, tmp_p
     losers = Counter(r.json()["code"] for r in responses if r.status_code == 409)
     assert losers == {"OPERATION_NOT_RESUMABLE": REQUESTS - 1}
 
-    events = httpx.get(f"{server}/api/v1/operations/{op}/events", timeout=10).json()["items"]
+    events = httpx.get(
+        f"{server}/api/v1/operations/{op}/events", timeout=10, headers=headers
+    ).json()["items"]
     assert [e["event_type"] for e in events].count("ResumeRequested") == 1
     assert events[-1]["event_type"] == "ResumeRequested"
-    operation = httpx.get(f"{server}/api/v1/operations/{op}", timeout=10).json()
+    operation = httpx.get(f"{server}/api/v1/operations/{op}", timeout=10, headers=headers).json()
     assert operation["status"] == "resuming" and operation["resumable"] is False

@@ -22,6 +22,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
+from ktrdr import ADMIN_TOKEN_FILE
 from ktrdr.bootstrap import database
 from tests.e2e.harness import KTRDR, base_env, free_port, wait_until
 
@@ -49,7 +50,9 @@ class Server:
 
     def request(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, float]:
         started = time.monotonic()
-        response = httpx.request(method, f"{self.url}{path}", timeout=30, **kwargs)
+        token = (self.root / ADMIN_TOKEN_FILE).read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        response = httpx.request(method, f"{self.url}{path}", timeout=30, headers=headers, **kwargs)
         return response, time.monotonic() - started
 
     def health(self) -> int | None:

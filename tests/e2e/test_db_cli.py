@@ -40,7 +40,7 @@ def test_status_on_a_fresh_embedded_database(tmp_path: Path) -> None:
     env = clean_env(KTRDR_DATA_DIR=str(tmp_path / "data"))
     status = run(["db", "status"], env)
     assert status.returncode == 0, status.stderr
-    assert "revision   0005 (head 0005)" in status.stdout
+    assert "revision   0006 (head 0006)" in status.stdout
     assert "events     0" in status.stdout
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
     url = run(["db", "url"], env)
@@ -59,12 +59,12 @@ def test_migrate_and_status_on_a_configured_database(empty_database_url: str) ->
     )
     before = run(["db", "status"], env)
     assert before.returncode == 0, before.stderr
-    assert "revision   none (head 0005)" in before.stdout
+    assert "revision   none (head 0006)" in before.stdout
     migrated = run(["db", "migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
-    assert "migrated to 0005" in migrated.stdout
+    assert "migrated to 0006" in migrated.stdout
     after = run(["db", "status"], env)
-    assert "revision   0005 (head 0005)" in after.stdout and "events     0" in after.stdout
+    assert "revision   0006 (head 0006)" in after.stdout and "events     0" in after.stdout
 
 
 @pytest.mark.parametrize(
@@ -84,11 +84,11 @@ def test_bad_configuration_is_one_clear_line(
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_serve_answers_health_and_stops_on_sigterm(database_url: str) -> None:
+def test_serve_answers_health_and_stops_on_sigterm(database_url: str, tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [*KTRDR, "serve", "--port", str(port)],
-        env=clean_env(KTRDR_DATABASE_URL=database_url),
+        env=clean_env(KTRDR_DATABASE_URL=database_url, KTRDR_DATA_DIR=str(tmp_path)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -121,16 +121,18 @@ def test_worker_dying_between_claim_and_acknowledgement_gives_the_claim_back(c: 
     script = (
         "import httpx, os, signal, sys\n"
         "api = sys.argv[1] + '/api/v1'\n"
+        "auth = {'Authorization': 'Bearer ' + sys.argv[2]}\n"
         "httpx.post(api + '/workers', json={'worker_id': 'doomed', 'worker_type': 'training',"
-        " 'host': 'h', 'pid': os.getpid(), 'version': 't'}).raise_for_status()\n"
-        "r = httpx.post(api + '/workers/doomed/claim', json={'wait_seconds': 5})\n"
+        " 'host': 'h', 'pid': os.getpid(), 'version': 't'}, headers=auth).raise_for_status()\n"
+        "r = httpx.post(api + '/workers/doomed/claim', json={'wait_seconds': 5}, headers=auth)\n"
         "r.raise_for_status()\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", script, c.url], env=c.env(), timeout=30)
+    token = c.headers["Authorization"].removeprefix("Bearer ")
+    proc = subprocess.run([sys.executable, "-c", script, c.url, token], env=c.env(), timeout=30)
     assert proc.returncode == -signal.SIGKILL
     claimed_at = time.monotonic()
     assert c.operation(op)["worker_id"] == "doomed"

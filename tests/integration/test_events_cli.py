@@ -190,7 +190,8 @@ def test_replay_json_is_the_api_answer_as_of_each_version(
 
 
 def api_client(scenario: Scenario, tmp_path: Path) -> TestClient[Any]:
-    settings = load_settings(database_url=scenario.database_url, data_dir=tmp_path)
+    # What is compared is the answer, not who may ask: authentication is off.
+    settings = load_settings(database_url=scenario.database_url, data_dir=tmp_path, auth="off")
     litestar = create_app(settings, database_url=scenario.database_url, run_processors=False)
     return TestClient(app=litestar)
 

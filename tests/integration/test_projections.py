@@ -214,6 +214,7 @@ async def test_verify_reports_a_tampered_read_model_and_rebuild_repairs_it(
             "stream_type_counts": 12,
             "operations": 12,
             "workers": 12,
+            "api_tokens": 12,
             "event_type_counts": 12,
         }
         assert (await replay.verify(conn, all_projections())).ok

@@ -63,7 +63,7 @@ def test_verify_names_each_difference_and_rebuild_repairs_them(
     rebuilt = projections("rebuild")
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "stream_type_counts           14 events replayed" in rebuilt.stdout
-    assert rebuilt.stdout.splitlines()[-1] == "rebuilt 4 read models from the event log"
+    assert rebuilt.stdout.splitlines()[-1] == "rebuilt 5 read models from the event log"
     again = projections("verify")
     assert again.exit_code == 0, again.output
     assert again.stdout.splitlines()[-1] == "all read models match a rebuild"

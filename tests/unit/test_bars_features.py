@@ -103,7 +103,8 @@ def test_missing_csv_is_a_value_error(tmp_path: Path) -> None:
         load_csv_bars(tmp_path / "absent.csv")
 
 
-def test_bars_from_params(tmp_path: Path) -> None:
+def test_bars_from_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KTRDR_DATA_ROOTS", str(tmp_path))
     assert len(bars_from_params({})) == 2000
     assert _digest(bars_from_params({"bars": 300, "seed": 5})) == _digest(synthetic_bars(300, 5))
     path = tmp_path / "bars.csv"

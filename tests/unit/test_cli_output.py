@@ -34,6 +34,8 @@ from ktrdr.cli.output import (
     status_text,
     the_one,
 )
+from ktrdr.cli.tokens import Role as TokenRole
+from ktrdr.domain.tokens import Role as DomainRole
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
@@ -274,3 +276,7 @@ def test_the_eta_is_the_workloads_else_from_the_pace_seen() -> None:
 )
 def test_clock(seconds: float, shown: str) -> None:
     assert clock(seconds) == shown
+
+
+def test_the_token_roles_of_the_cli_are_the_domains() -> None:
+    assert {r.value for r in TokenRole} == {r.value for r in DomainRole}

@@ -25,6 +25,7 @@ from ktrdr.domain import (
     to_payload,
     upcast,
 )
+from ktrdr.domain.tokens import Role, TokenIssued, TokenRevoked, WorkerIdBound
 from tests.unit.operation_scenarios import (
     OP,
     PARENT,
@@ -98,6 +99,16 @@ ONE_OF_EACH: list[Event] = [
         orphan_artifacts_removed=1,
         skipped_busy=0,
     ),
+    TokenIssued(
+        token_id="a" * 32,
+        at=at(12),
+        name="ci",
+        role=Role.WORKER,
+        secret_sha256="b" * 64,
+        worker_id=W1,
+    ),
+    WorkerIdBound(token_id="a" * 32, at=at(13), worker_id=W1),
+    TokenRevoked(token_id="a" * 32, at=at(14)),
 ]
 
 

@@ -19,7 +19,9 @@ from litestar.testing import AsyncTestClient
 from ktrdr.api.app import create_app
 from ktrdr.bootstrap.system import System, bootstrap
 from ktrdr.config import Settings, load_settings
+from ktrdr.domain.tokens import Role
 from ktrdr.handlers.orphans import OrphanDetector
+from ktrdr.handlers.tokens import issue_token
 
 
 class ShiftedClock:
@@ -55,8 +57,31 @@ def app(settings: Settings, database_url: str, clock: ShiftedClock) -> Litestar:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Any]]:
+async def admin_token(settings: Settings, database_url: str) -> str:
+    return await issue(settings, database_url, "test-admin", Role.ADMIN)
+
+
+async def issue(
+    settings: Settings, database_url: str, name: str, role: Role, worker_id: str | None = None
+) -> str:
+    """A new token's secret, issued the way `ktrdr tokens create` does."""
+    async with bootstrap(settings, database_url=database_url, pool_size=1) as system:
+        issued = await issue_token(
+            system.event_log,
+            system.bus.clock,
+            name=name,
+            role=role,
+            worker_id=worker_id,
+            actor="test",
+        )
+    return issued.token
+
+
+@pytest.fixture
+async def client(app: Litestar, admin_token: str) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app, called as an admin."""
     async with AsyncTestClient(app=app) as client:
+        client.headers["Authorization"] = f"Bearer {admin_token}"
         yield client
 
 

@@ -277,9 +277,12 @@ async def test_bad_params_are_refused_when_the_research_is_created(client: Clien
     assert "seed" in response.json()["detail"] and "epochs" in response.json()["detail"]
 
 
-async def test_the_backend_runs_the_manager_and_health_shows_it(system: System) -> None:
+async def test_the_backend_runs_the_manager_and_health_shows_it(
+    system: System, admin_token: str
+) -> None:
     app = create_app(system.settings, database_url=system.database_url)
     async with AsyncTestClient(app=app) as served:
+        served.headers["Authorization"] = f"Bearer {admin_token}"
         op = await start(served)
         for _ in range(100):
             if (await operation(served, op))["status"] == "running":

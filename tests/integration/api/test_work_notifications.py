@@ -66,7 +66,7 @@ def candidate_queries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 def register(api: LiveApi, worker_id: str) -> None:
     body = {"worker_id": worker_id, "worker_type": "training", "host": "h", "pid": 1}
-    registered = httpx.post(f"{api.url}/api/v1/workers", json={**body, "version": "t"})
+    registered = api.post("/workers", {**body, "version": "t"})
     assert registered.status_code == 201, registered.text
 
 
@@ -75,6 +75,7 @@ class LongPoll:
 
     def __init__(self, api: LiveApi, worker_id: str, wait: float = WAIT_SECONDS) -> None:
         self.url = f"{api.url}/api/v1/workers/{worker_id}/claim"
+        self.headers = api.headers
         self.wait = wait
         self.response: httpx.Response | None = None
         self.answered_at = 0.0
@@ -83,7 +84,9 @@ class LongPoll:
 
     def _claim(self) -> None:
         body = {"wait_seconds": self.wait}
-        self.response = httpx.post(self.url, json=body, timeout=self.wait + 10)
+        self.response = httpx.post(
+            self.url, json=body, timeout=self.wait + 10, headers=self.headers
+        )
         self.answered_at = time.monotonic()
 
     def answer(self) -> httpx.Response:
@@ -102,7 +105,7 @@ class LongPoll:
 
 
 def create(api: LiveApi) -> str:
-    response = httpx.post(f"{api.url}/api/v1/operations", json={"operation_type": "training"})
+    response = api.post("/operations", {"operation_type": "training"})
     assert response.status_code == 201, response.text
     return str(response.json()["operation_id"])
 
@@ -164,7 +167,7 @@ def test_work_from_another_replica_and_a_resume_wake_the_long_poll(api: LiveApi)
     second = LongPoll(api, "w2")
     time.sleep(0.3)
     resumed_at = time.monotonic()
-    resumed = httpx.post(f"{api.url}/api/v1/operations/{op}/resume")
+    resumed = api.post(f"/operations/{op}/resume")
     assert resumed.status_code == 200, resumed.text
     claimed = second.claimed()
     assert claimed["operation_id"] == op and claimed["resume_from"]["sequence"] == 1
@@ -243,6 +246,7 @@ def test_queued_cuda_work_wakes_a_worker_without_cuda_once_not_every_sweep(
     response = httpx.post(
         f"{api.url}/api/v1/operations",
         json={"operation_type": "training", "params": {"device": "cuda"}},
+        headers=api.headers,
     )
     assert response.status_code == 201, response.text
 

@@ -35,6 +35,12 @@ def write_csv(path: Path, bars: Bars, iso: bool) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def data_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Params may name CSVs under the data roots only: here, the test's folder."""
+    monkeypatch.setenv("KTRDR_DATA_ROOTS", str(tmp_path))
+
+
 @pytest.mark.parametrize("iso", [False, True], ids=["epoch", "iso"])
 def test_csv_bars_backtest_like_the_same_synthetic_bars(
     runner: Runner, tmp_path: Path, iso: bool
