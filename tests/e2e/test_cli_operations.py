@@ -284,7 +284,11 @@ def test_workers_list(live: LiveApi) -> None:
     trainer = "trainer-with-a-long-name-1"
     for worker_id, worker_type in ((trainer, "training"), ("bt-2", "backtesting")):
         body = {"worker_type": worker_type, "host": "h", "pid": 1, "version": "test"}
-        response = httpx.post(f"{live.url}/api/v1/workers", json=body | {"worker_id": worker_id})
+        response = httpx.post(
+            f"{live.url}/api/v1/workers",
+            json=body | {"worker_id": worker_id},
+            headers=live.headers,
+        )
         assert response.status_code == 201, response.text
     op = live.create()
     live.drive(lambda system: drive.claim(system, op, worker=trainer))

@@ -95,6 +95,8 @@ def test_a_worker_without_cuda_leaves_cuda_work_waiting_and_says_why(c: Cluster)
 
     waiting = c.operation(cuda_op)
     assert waiting["status"] == "pending" and waiting["waiting_for"] == "cuda"
-    shown = CliRunner().invoke(app, ["operations", "show", cuda_op, "--url", c.url])
+    shown = CliRunner().invoke(
+        app, ["operations", "show", cuda_op, "--url", c.url], env={"KTRDR_DATA_DIR": str(c.root)}
+    )
     assert shown.exit_code == 0, shown.output
     assert "waiting    no live training worker has CUDA" in shown.stdout

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.harness import Cluster, cluster
 from tests.e2e.test_db_cli import run
 
-COUNTER = {"steps": 20, "step_seconds": 0.05, "checkpoint_every": 5}
+COUNTER = {"epochs": 20, "checkpoint_every_epochs": 5}
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_a_worker_on_a_worker_token_runs_an_operation(c: Cluster) -> None:
     )
     assert created.returncode == 0, created.stderr
     token = json.loads(created.stdout)["token"]
-    c.start_worker("w-1", env={"KTRDR_API_TOKEN": token})
+    c.start_worker("w-1", env={"KTRDR_API_TOKEN": token}, step_seconds=0.05)
     op = c.start(**COUNTER)
     done = c.wait_status(op, "completed")
     assert done["worker_id"] == "w-1"
