@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help install demo serve test lint typecheck pytest bench chaos clean
+.PHONY: help install browser demo serve test lint typecheck pytest bench chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,7 +22,13 @@ demo: install  ## set up, then tell the whole story on the embedded PostgreSQL (
 serve: install  ## run the API and processors (embedded PostgreSQL unless KTRDR_DATABASE_URL is set)
 	$(BIN)/ktrdr serve
 
-test: install lint typecheck pytest  ## set up, then lint, type-check and run the whole test suite
+test: install browser lint typecheck pytest  ## set up, then lint, type-check and run the whole test suite
+
+# The dashboard's browser test drives the system's chromium (playwright never downloads one).
+browser:  ## make sure chromium is there for the browser test (apt-get when root)
+	@command -v chromium >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium; } || \
+	  { echo "the dashboard test needs chromium: sudo apt-get install chromium" >&2; exit 1; }
 
 lint: install
 	$(BIN)/ruff check .
