@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.test_db_cli import KTRDR, clean_env, free_port
 
 ST = str(Path(sys.executable).parent / "st")
-FUZZ_SECONDS = float(os.environ.get("KTRDR_FUZZ_SECONDS", "60"))
+FUZZ_SECONDS = int(os.environ.get("KTRDR_FUZZ_SECONDS", "60"))
 """Bounded so the suite stays quick; set KTRDR_FUZZ_SECONDS for a longer run."""
 SEED = 20261130
 """Fixed: a failure here reproduces with the same cases (`st run --seed`)."""
