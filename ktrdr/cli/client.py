@@ -23,7 +23,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import httpx
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 
 from ktrdr import ADMIN_TOKEN_FILE, __version__
@@ -34,7 +33,6 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-M = TypeVar("M", bound=BaseModel)
 err = Console(stderr=True)
 
 
@@ -90,11 +88,6 @@ class KtrdrApi:
         """Send one request; returns the decoded JSON body or raises an ApiFailure."""
         with self._as_cli_errors():
             return self._transport.json(method, path, params=params, json=json)
-
-    def call(self, answer: type[M], method: str, path: str, **params: Any) -> M:
-        """A request whose answer is the contract model ``answer``."""
-        with self._as_cli_errors():
-            return self._transport.call(answer, method, path, params=params)
 
     @contextmanager
     def _as_cli_errors(self) -> Iterator[None]:
