@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ktrdr import ADMIN_TOKEN_FILE
+from ktrdr import ADMIN_TOKEN_FILE, client_token
 
 _SQLALCHEMY_SCHEMES = ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://")
 
@@ -154,12 +154,7 @@ class Settings(BaseSettings):
 
     def client_token(self) -> str | None:
         """The bearer token clients send: KTRDR_API_TOKEN, else the local admin token."""
-        if self.api_token:
-            return self.api_token.strip()
-        try:
-            return self.admin_token_path.read_text().strip() or None
-        except OSError:
-            return None
+        return client_token(self.api_token, self.data_dir)
 
 
 def env_name(field: str) -> str:

@@ -25,7 +25,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from ktrdr import ADMIN_TOKEN_FILE, __version__
+from ktrdr import __version__, client_token
 from ktrdr.transport import API_PREFIX, NoAnswer, ProblemAnswer, Transport, UnreadableAnswer
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -136,18 +136,9 @@ def connect(url: str | None, http: httpx.Client | None = None) -> KtrdrApi:
     # Read directly, not through ktrdr.config: pydantic-settings would cost a REST call
     # half of its start-up, and the other settings are the server's and the workers'.
     base_url = url or os.environ.get("KTRDR_API_URL") or DEFAULT_API_URL
-    return KtrdrApi(base_url, http=http, token=_token())
-
-
-def _token() -> str | None:
-    """Like ``Settings.client_token``: KTRDR_API_TOKEN, else the local admin token."""
-    if token := os.environ.get("KTRDR_API_TOKEN", "").strip():
-        return token
     data_dir = Path(os.environ.get("KTRDR_DATA_DIR") or Path.home() / ".ktrdr")
-    try:
-        return (data_dir / ADMIN_TOKEN_FILE).read_text().strip() or None
-    except OSError:
-        return None
+    token = client_token(os.environ.get("KTRDR_API_TOKEN"), data_dir)
+    return KtrdrApi(base_url, http=http, token=token)
 
 
 def exits_on_api_failure(command: Callable[P, R]) -> Callable[P, R]:
