@@ -271,7 +271,10 @@ def test_unique_id_prefixes_work_everywhere(live: LiveApi) -> None:
     first, *listed = ambiguous.stderr.strip().splitlines()
     assert first.startswith(f"error: '{digit}' is ambiguous: {len(matching)} operation ids")
     assert sorted(line.split()[0] for line in listed[:10]) == matching[:10] or len(matching) > 10
-    assert all(line.split()[1:3] == ["training", "failed"] for line in listed if "more" not in line)
+    # Each match is listed with its type and its status now (ops[0] was resumed and cancelled).
+    status = {o: live.get(f"/operations/{o}").json()["status"] for o in matching}
+    shown_rows = [line.split() for line in listed if "more" not in line]
+    assert all(row[1:3] == ["training", status[row[0]]] for row in shown_rows), listed
 
     absent = next(p for p in ("0000", "ffff", "abab") if not any(o.startswith(p) for o in ops))
     missing = ktrdr(live, "checkpoints", "show", absent)
