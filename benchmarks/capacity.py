@@ -55,13 +55,11 @@ from typing import Any, LiteralString
 
 import psutil  # type: ignore[import-untyped]
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from ktrdr.bootstrap import database
 from ktrdr.config import normalize_database_url, redact
 
 URL_ENV = "KTRDR_BENCH_DATABASE_URL"
-LOOPBACK_HOSTS = {"127.0.0.1", "::1"}
 KTRDR = [sys.executable, "-m", "ktrdr.cli.app"]
 HEARTBEAT_SECONDS = 1.0
 ORPHAN_TIMEOUT_SECONDS = 5.0
@@ -694,14 +692,6 @@ async def run_benchmark(url: str, root: Path, workers: int, warm_up: float, seco
 # -- Databases ------------------------------------------------------------------------------
 
 
-def check_local(url: str) -> None:
-    params = conninfo_to_dict(url)
-    for key in ("host", "hostaddr"):
-        for host in str(params.get(key) or "").split(","):
-            if host and not host.startswith("/") and host not in LOOPBACK_HOSTS:
-                raise SystemExit(f"refusing host {host!r}: only 127.0.0.1 and unix sockets")
-
-
 def scratch_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """A migrated database of this run's own, dropped at the end whatever happens."""
     return database.scratch_database(admin_url, "ktrdr_capacity")
@@ -711,7 +701,7 @@ def scratch_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
 def server(database_url: str | None, root: Path) -> Iterator[str]:
     if database_url is not None:
         url = normalize_database_url(database_url)
-        check_local(url)
+        database.check_local(url)
         yield url
         return
     with database.throwaway_server("ktrdr-capacity-") as url:

@@ -55,7 +55,6 @@ from typing import Any, LiteralString, Protocol, cast
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from ktrdr.bootstrap import database
@@ -67,7 +66,6 @@ from ktrdr.projections.base import BoundInline
 from ktrdr.projections.counts import StreamTypeCounts
 
 URL_ENV = "KTRDR_BENCH_DATABASE_URL"
-LOOPBACK_HOSTS = {"127.0.0.1", "::1"}
 BATCH = 100
 WRITERS = 4
 PAGE = 1000
@@ -940,14 +938,6 @@ def run(url: str, sizes: Sizes) -> list[Ratio]:
 # -- Databases ----------------------------------------------------------------------------
 
 
-def check_local(url: str) -> None:
-    params = conninfo_to_dict(url)
-    for key in ("host", "hostaddr"):
-        for host in str(params.get(key) or "").split(","):
-            if host and not host.startswith("/") and host not in LOOPBACK_HOSTS:
-                raise SystemExit(f"refusing host {host!r}: only 127.0.0.1 and unix sockets")
-
-
 def scratch_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """A migrated database of this run's own, dropped at the end whatever happens."""
     return database.scratch_database(admin_url, "ktrdr_bench")
@@ -960,7 +950,7 @@ def server(database_url: str | None) -> Iterator[str]:
             yield url
         return
     url = normalize_database_url(database_url)
-    check_local(url)
+    database.check_local(url)
     yield url
 
 

@@ -22,6 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import create_engine, pool
 
 from ktrdr.config import Settings, redact, sqlalchemy_url, with_database
@@ -80,6 +81,19 @@ def throwaway_server(prefix: str = "ktrdr-", *, keep: bool = False) -> Iterator[
 
 CREATE_DATABASE = psycopg.sql.SQL("CREATE DATABASE {}")
 DROP_DATABASE = psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
+
+
+def check_local(url: str) -> None:
+    """Refuse a database that is not on this machine: benchmarks and load tests target
+    127.0.0.1 (or a unix socket) only."""
+    params = conninfo_to_dict(url)
+    for key in ("host", "hostaddr"):
+        for host in str(params.get(key) or "").split(","):
+            if host and not host.startswith("/") and host not in LOOPBACK_HOSTS:
+                raise SystemExit(f"refusing host {host!r}: only 127.0.0.1 and unix sockets")
 
 
 @contextlib.contextmanager
